@@ -1,0 +1,1 @@
+"""cwo-scrapy: vehicle fitment and wheel-size crawls of customwheeloffset.com."""

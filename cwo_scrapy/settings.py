@@ -1,0 +1,64 @@
+"""Scrapy settings for cwo-scrapy.
+
+Every project setting starts with ``CWO_``; components read them once in ``from_crawler`` with
+typed getters and fall back to the defaults documented here. The defaults target the real site
+politely; ``scrapy replica`` prints the ``-s`` flags that point a crawl at the offline replica,
+and ``cwo_scrapy.profiles.FAST`` is the documented profile for replica runs and benchmarks.
+"""
+
+BOT_NAME = "cwo_scrapy"
+SPIDER_MODULES = ["spiders"]
+NEWSPIDER_MODULE = "spiders"
+COMMANDS_MODULE = "cwo_scrapy.commands"
+
+TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
+FEED_EXPORT_ENCODING = "utf-8"
+ROBOTSTXT_OBEY = False  # the store's robots.txt does not cover its JSON API; we throttle instead
+
+# --- Target ---------------------------------------------------------------------------------
+# Base URL of the store (pages, makemodel/bp.php, api/ymm-temp.php, store/wheels).
+CWO_SITE_URL = "https://www.customwheeloffset.com"
+# Base URL of the fitment JSON API (years, makes, models, trims, drives, vehicle record).
+CWO_API_URL = "https://www.enthusiastenterprises.us/fitment/vehicle/co"
+
+# --- Politeness (real site) -------------------------------------------------------------------
+CONCURRENT_REQUESTS = 8
+CONCURRENT_REQUESTS_PER_DOMAIN = 4
+DOWNLOAD_DELAY = 0.5
+AUTOTHROTTLE_ENABLED = True
+AUTOTHROTTLE_START_DELAY = 1.0
+AUTOTHROTTLE_MAX_DELAY = 30.0
+AUTOTHROTTLE_TARGET_CONCURRENCY = 2.0
+RETRY_TIMES = 5
+# 202/405 are WAF answers handled by the session middleware, never cached or retried blindly.
+HTTPCACHE_IGNORE_HTTP_CODES = [202, 401, 403, 405, 429]
+
+# --- Session management ---------------------------------------------------------------------
+# See cwo_scrapy/session/ (store) and cwo_scrapy/middleware.py (orchestration).
+CWO_SESSION_ENABLED = True
+CWO_SESSION_FILE = "data/custom_wheel_offset_temp.json"
+CWO_SESSION_STORE = "json"  # "json" or "redis"
+CWO_REDIS_URL = "redis://127.0.0.1:6379/0"
+CWO_COOKIEJAR = "cwo"
+CWO_SESSION_MAX_AGE = 24 * 3600
+CWO_SESSION_MAX_RETRIES = 3  # session retries per request
+CWO_SESSION_MAX_FAILED_RESOLUTIONS = 3  # consecutive failures -> close "session_unrecoverable"
+CWO_CAPTCHA_RESOLVER = "browser"  # browser | capsolver | static | import path
+CWO_RESOLVER_TIMEOUT = 120.0
+CWO_BROWSER_EXECUTABLE = "/usr/bin/chromium"
+CWO_BROWSER_HEADLESS = True
+CWO_CAPSOLVER_API_KEY = ""  # or the CAPSOLVER_API_KEY environment variable
+CWO_CAPSOLVER_API_URL = "https://api.capsolver.com"
+CWO_AWS_WAF_TOKEN = ""  # for the static resolver, or the CWO_AWS_WAF_TOKEN environment variable
+
+# One User-Agent per session, chosen through scrapy-fake-useragent's providers. The fallback
+# string matters: without it fake-useragent 2.x makes the provider fail and Scrapy's own UA leaks.
+FAKEUSERAGENT_PROVIDERS = [
+    "scrapy_fake_useragent.providers.FakeUserAgentProvider",
+    "scrapy_fake_useragent.providers.FixedUserAgentProvider",
+]
+FAKEUSERAGENT_FALLBACK = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/141.0.0.0 Safari/537.36"
+)
+USER_AGENT = FAKEUSERAGENT_FALLBACK
