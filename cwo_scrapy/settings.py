@@ -62,3 +62,47 @@ FAKEUSERAGENT_FALLBACK = (
     "Chrome/141.0.0.0 Safari/537.36"
 )
 USER_AGENT = FAKEUSERAGENT_FALLBACK
+# Chrome UAs only: the browser resolver runs Chromium, and the token is bound to the UA it used.
+FAKE_USERAGENT_RANDOM_UA_TYPE = "chrome"
+
+# --- Spiders, items, output, progress (H5: cwo_scrapy/{pipelines,progress,retry_after,profiles}.py)
+# Named profile applied by cwo_scrapy.profiles.ProfileAddon: "polite" (these values) or "fast"
+# (replica and benchmarks: no delays, no AutoThrottle, high concurrency; see profiles.FAST).
+CWO_PROFILE = "polite"
+ADDONS = {"cwo_scrapy.profiles.ProfileAddon": 0}
+ITEM_PIPELINES = {
+    "cwo_scrapy.pipelines.ValidationPipeline": 100,  # drop malformed items: cwo/items_dropped/*
+    "cwo_scrapy.pipelines.DuplicateGuardPipeline": 200,  # drop repeats: .../duplicate
+}
+# JSON lines written one flushed line at a time: an interrupted crawl leaves only whole lines.
+FEED_EXPORTERS = {
+    "jsonl": "cwo_scrapy.pipelines.LineFlushJsonLinesExporter",
+    "jsonlines": "cwo_scrapy.pipelines.LineFlushJsonLinesExporter",
+}
+EXTENSIONS = {"cwo_scrapy.progress.Progress": 500}
+CWO_PROGRESS_INTERVAL = 30.0  # seconds between progress lines; 0 disables
+# Retry-After on 429: pause the slot, then retry (runs before RetryMiddleware at 550).
+# (merged, so a DOWNLOADER_MIDDLEWARES block above, e.g. the session middleware's, is kept)
+DOWNLOADER_MIDDLEWARES = {
+    **globals().get("DOWNLOADER_MIDDLEWARES", {}),
+    "cwo_scrapy.retry_after.RetryAfterMiddleware": 555,
+}
+CWO_RETRY_AFTER_ENABLED = True
+CWO_RETRY_AFTER_MAX = 120.0  # longest pause honoured, seconds
+CWO_RETRY_AFTER_TIMES = 5  # retries of one request after a 429
+CWO_OPTIONS_SESSION_RESTARTS = 2  # ymm-temp.php "set" again after a 401 (middleware disabled)
+
+# --- Session middleware (cwo_scrapy/middleware.py, cwo_scrapy/resolvers/) -------------------
+# 585: process_request before CookiesMiddleware (700) so the cookiejar key it sets is the jar
+# Scrapy uses; process_response after CookiesMiddleware (Set-Cookie already in the jar) and
+# HttpCompressionMiddleware (590, decompressed bodies for the "Human Verification" check), and
+# before RetryMiddleware (550), so WAF 202/405 and 401/403 become session retries.
+# (merged, so DOWNLOADER_MIDDLEWARES entries defined above are kept)
+DOWNLOADER_MIDDLEWARES = {
+    **globals().get("DOWNLOADER_MIDDLEWARES", {}),
+    "cwo_scrapy.middleware.SessionMiddleware": 585,
+}
+CWO_SESSION_INIT_URL = ""  # GET that starts a PHP session after a 401; "" = the site home page
+CWO_SESSION_SYNC_INTERVAL = 30.0  # s between cheap store checks for other processes' changes
+CWO_BROWSER_HEADED_TIMEOUT = 600.0  # headed browser: time a person gets to solve a captcha
+CWO_CAPSOLVER_POLL_INTERVAL = 3.0  # s between CapSolver getTaskResult polls

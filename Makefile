@@ -1,0 +1,36 @@
+# Two entry points, both safe on a fresh machine: they (re)create .venv from requirements.txt.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.requirements.stamp
+YEAR ?= 2022
+
+.PHONY: demo test bench lint venv system-deps
+
+venv: $(STAMP)
+
+$(STAMP): requirements.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -r requirements.txt
+	@touch $(STAMP)
+
+# Debian's chromium (the browser resolver) and redis-server (cluster mode), when missing.
+system-deps:
+	@bash .ci/system-deps
+
+## Main job: replica with AWS WAF on, both spiders end to end, output in data/*.jsonl.
+demo: venv system-deps
+	$(BIN)/python -m cwo_scrapy.demo --year "$(YEAR)"
+
+## Whole test suite.
+test: venv system-deps
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest
+
+## Benchmarks (not part of the suite); results in bench/results/.
+bench: venv system-deps
+	$(BIN)/python -m bench
+
+lint: venv
+	$(BIN)/ruff check .
