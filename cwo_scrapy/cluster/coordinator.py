@@ -1,0 +1,339 @@
+"""Redis side of a distributed crawl: the shared queue, in-flight leases, workers, seeding.
+
+No Scrapy imports: this module moves opaque serialised requests around, so its guarantees are
+unit-tested without a crawl.
+
+Keys, all under ``<prefix>:<crawl id>`` (``prefix`` defaults to ``cwo:cluster``):
+
+- ``requests``: sorted set, the shared queue, in scrapy-redis's ``PriorityQueue`` format
+  (member = serialised request, score = ``-priority``), so scrapy-redis tools still read it;
+- ``dupefilter``: set of request fingerprints (scrapy-redis ``RFPDupeFilter``);
+- ``inflight:<worker>``: hash ``id -> "<score>:<request>"``: every request a worker popped and
+  has not acknowledged yet. Pop and lease are one Lua script, so a request is always either in
+  the queue or leased to exactly one worker; a killed worker's leases go back to the queue;
+- ``workers`` (hash worker -> JSON info), ``busy`` (hash worker -> 0/1), ``alive:<worker>``
+  (string with a TTL refreshed by the worker's heartbeat: when it lapses, the worker is dead);
+- ``seed``: hash ``owner``/``state`` (``running``/``done``): only one worker runs ``start()``;
+- ``meta``: hash ``status`` (``running``/``finished``), timestamps; ``stats:<worker>``: the
+  worker's published counters (progress and the end-of-crawl sums);
+- ``seq``: counter for lease ids.
+
+Only standalone Redis (or a Sentinel-managed primary) is supported: the scripts touch keys
+they compute from the worker list, which Redis Cluster forbids.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+
+DEFAULT_PREFIX = "cwo:cluster"
+
+# KEYS: queue, inflight, busy, seq   ARGV: worker
+_POP = """
+local r = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+if #r == 0 then return false end
+redis.call('ZREM', KEYS[1], r[1])
+local id = redis.call('INCR', KEYS[4])
+redis.call('HSET', KEYS[2], id, r[2] .. ':' .. r[1])
+redis.call('HSET', KEYS[3], ARGV[1], '1')
+return {tostring(id), r[1]}
+"""
+
+# Queue a request unless its fingerprint was seen; optionally drop the lease it replaces.
+# One script, so a worker killed in between cannot leave a fingerprint marked seen for a
+# request that never reached the queue (its re-run parent would then find it "duplicate").
+# KEYS: dupefilter, queue, inflight   ARGV: fingerprint ("" = do not filter), score, data, lease
+_PUSH = """
+if ARGV[1] ~= '' and redis.call('SADD', KEYS[1], ARGV[1]) == 0 then
+  if ARGV[4] ~= '' then redis.call('HDEL', KEYS[3], ARGV[4]) end
+  return 0
+end
+redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
+if ARGV[4] ~= '' then redis.call('HDEL', KEYS[3], ARGV[4]) end
+return 1
+"""
+
+# Move every lease of `inflight` back to `queue`.  KEYS: inflight, queue
+_REQUEUE = """
+local entries = redis.call('HGETALL', KEYS[1])
+local n = 0
+for i = 1, #entries, 2 do
+  local v = entries[i + 1]
+  local sep = string.find(v, ':', 1, true)
+  redis.call('ZADD', KEYS[2], tonumber(string.sub(v, 1, sep - 1)), string.sub(v, sep + 1))
+  n = n + 1
+end
+redis.call('DEL', KEYS[1])
+return n
+"""
+
+# Requeue the leases of dead workers, then report whether the crawl is drained.
+# KEYS: workers, busy, queue, seed   ARGV: base ("<prefix>:<crawl>:"), me
+# Returns {queue length, busy live workers other than me, requeued, seed state, live workers}
+_REAP_AND_STATUS = """
+local base = ARGV[1]
+local requeued = 0
+local busy_others = 0
+local live = 0
+local workers = redis.call('HKEYS', KEYS[1])
+for _, w in ipairs(workers) do
+  if w ~= ARGV[2] and redis.call('EXISTS', base .. 'alive:' .. w) == 0 then
+    local inflight = base .. 'inflight:' .. w
+    local entries = redis.call('HGETALL', inflight)
+    for i = 1, #entries, 2 do
+      local v = entries[i + 1]
+      local sep = string.find(v, ':', 1, true)
+      redis.call('ZADD', KEYS[3], tonumber(string.sub(v, 1, sep - 1)), string.sub(v, sep + 1))
+      requeued = requeued + 1
+    end
+    redis.call('DEL', inflight)
+    redis.call('HDEL', KEYS[1], w)
+    redis.call('HDEL', KEYS[2], w)
+  else
+    live = live + 1
+    if w ~= ARGV[2] and redis.call('HGET', KEYS[2], w) == '1' then
+      busy_others = busy_others + 1
+    end
+  end
+end
+local seed = redis.call('HGET', KEYS[4], 'state') or ''
+local owner = redis.call('HGET', KEYS[4], 'owner') or ''
+if seed == 'running' and owner ~= ARGV[2]
+   and redis.call('EXISTS', base .. 'alive:' .. owner) == 0 then
+  seed = 'orphaned'
+end
+return {redis.call('ZCARD', KEYS[3]), busy_others, requeued, seed, live}
+"""
+
+# KEYS: seed, meta   ARGV: base, me, now
+_CLAIM_SEED = """
+if redis.call('HGET', KEYS[2], 'status') == 'finished' then return 'finished' end
+local state = redis.call('HGET', KEYS[1], 'state')
+if not state then
+  redis.call('HSET', KEYS[1], 'owner', ARGV[2], 'state', 'running', 'at', ARGV[3])
+  redis.call('HSETNX', KEYS[2], 'status', 'running')
+  redis.call('HSETNX', KEYS[2], 'started_at', ARGV[3])
+  return 'mine'
+end
+if state == 'running' then
+  local owner = redis.call('HGET', KEYS[1], 'owner')
+  if owner ~= ARGV[2] and redis.call('EXISTS', ARGV[1] .. 'alive:' .. owner) == 0 then
+    redis.call('HSET', KEYS[1], 'owner', ARGV[2], 'at', ARGV[3])
+    return 'resumed'
+  end
+end
+return 'theirs'
+"""
+
+
+def default_worker_id() -> str:
+    """``<host>-<pid>``: unique per process, readable in ``cluster status`` and file names."""
+    import os
+
+    host = socket.gethostname().split(".")[0] or "host"
+    return f"{host}-{os.getpid()}"
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    """One consistent snapshot of the crawl, as seen by one worker."""
+
+    queued: int
+    busy_others: int
+    requeued: int
+    seed: str  # "", "running", "orphaned", "done"
+    live_workers: int
+
+    @property
+    def drained(self) -> bool:
+        """Nothing queued, nobody else working, seeding finished: no request can appear."""
+        return self.queued == 0 and self.busy_others == 0 and self.seed == "done"
+
+
+class Coordinator:
+    """One worker's handle on one crawl (``crawl_id``) in Redis."""
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        crawl_id: str,
+        worker_id: str,
+        *,
+        prefix: str = DEFAULT_PREFIX,
+        worker_ttl: float = 30.0,
+    ) -> None:
+        self.client = client
+        self.crawl_id = crawl_id
+        self.worker_id = worker_id
+        self.base = f"{prefix}:{crawl_id}:"
+        self.queue_key = self.base + "requests"
+        self.dupefilter_key = self.base + "dupefilter"
+        self.workers_key = self.base + "workers"
+        self.busy_key = self.base + "busy"
+        self.seed_key = self.base + "seed"
+        self.meta_key = self.base + "meta"
+        self.seq_key = self.base + "seq"
+        self.inflight_key = self.inflight_key_of(worker_id)
+        self.alive_key = self.base + f"alive:{worker_id}"
+        self.stats_key = self.base + f"stats:{worker_id}"
+        self.worker_ttl_ms = max(100, int(worker_ttl * 1000))
+        self._pop = client.register_script(_POP)
+        self._push = client.register_script(_PUSH)
+        self._requeue = client.register_script(_REQUEUE)
+        self._status = client.register_script(_REAP_AND_STATUS)
+        self._claim = client.register_script(_CLAIM_SEED)
+
+    def inflight_key_of(self, worker: str) -> str:
+        return self.base + f"inflight:{worker}"
+
+    # -- membership -------------------------------------------------------------------------
+    def register(self, info: dict[str, Any]) -> None:
+        pipe = self.client.pipeline(transaction=True)
+        pipe.hset(self.workers_key, self.worker_id, json.dumps(info))
+        pipe.hset(self.busy_key, self.worker_id, "0")
+        pipe.set(self.alive_key, str(time.time()), px=self.worker_ttl_ms)
+        pipe.execute()
+
+    def heartbeat(self, stats: dict[str, Any] | None = None) -> None:
+        pipe = self.client.pipeline(transaction=False)
+        pipe.set(self.alive_key, str(time.time()), px=self.worker_ttl_ms)
+        if stats is not None:
+            pipe.set(self.stats_key, json.dumps(stats, default=str))
+        pipe.execute()
+
+    def set_busy(self, busy: bool) -> None:
+        self.client.hset(self.busy_key, self.worker_id, "1" if busy else "0")
+
+    def finished_status(self) -> dict[str, str]:
+        """``meta`` of the crawl: ``status`` is ``finished`` once a worker saw it drained."""
+        return self.client.hgetall(self.meta_key)  # type: ignore[return-value]
+
+    def deregister(self, *, requeue: bool) -> int:
+        """Leave the crawl; ``requeue`` puts this worker's unacknowledged leases back."""
+        moved = 0
+        if requeue:
+            moved = int(self._requeue(keys=[self.inflight_key, self.queue_key]))
+        pipe = self.client.pipeline(transaction=True)
+        pipe.delete(self.inflight_key, self.alive_key)
+        pipe.hdel(self.workers_key, self.worker_id)
+        pipe.hdel(self.busy_key, self.worker_id)
+        pipe.execute()
+        return moved
+
+    # -- queue ------------------------------------------------------------------------------
+    def push(
+        self, data: bytes, priority: int, *, fingerprint: str = "", handoff: str | None = None
+    ) -> bool:
+        """Queue a serialised request unless ``fingerprint`` was seen; False if it was.
+
+        ``handoff`` acknowledges the lease the request replaces (a retry or redirect of a
+        leased request is the same unit of work), in the same atomic step: a crash in between
+        neither loses it nor runs it twice.
+        """
+        added = self._push(
+            keys=[self.dupefilter_key, self.queue_key, self.inflight_key],
+            args=[fingerprint, -priority, data, handoff or ""],
+        )
+        return bool(added)
+
+    def pop(self) -> tuple[str, bytes] | None:
+        """Take the best request and lease it to this worker (marks the worker busy)."""
+        result = self._pop(
+            keys=[self.queue_key, self.inflight_key, self.busy_key, self.seq_key],
+            args=[self.worker_id],
+        )
+        if not result:
+            return None
+        lease, data = result
+        return (lease.decode() if isinstance(lease, bytes) else str(lease)), data
+
+    def ack(self, leases: list[str]) -> None:
+        if leases:
+            self.client.hdel(self.inflight_key, *leases)
+
+    def queued(self) -> int:
+        return int(self.client.zcard(self.queue_key))
+
+    # -- coordination -----------------------------------------------------------------------
+    def status(self) -> Status:
+        queued, busy, requeued, seed, live = self._status(
+            keys=[self.workers_key, self.busy_key, self.queue_key, self.seed_key],
+            args=[self.base, self.worker_id],
+        )
+        seed = seed.decode() if isinstance(seed, bytes) else str(seed)
+        return Status(int(queued), int(busy), int(requeued), seed, int(live))
+
+    def claim_seed(self) -> str:
+        """``mine``, ``resumed`` (the seeding worker died), ``theirs`` or ``finished``."""
+        result = self._claim(
+            keys=[self.seed_key, self.meta_key], args=[self.base, self.worker_id, str(time.time())]
+        )
+        return result.decode() if isinstance(result, bytes) else str(result)
+
+    def seed_done(self) -> None:
+        self.client.hset(self.seed_key, "state", "done")
+
+    def mark_finished(self, summary: dict[str, Any]) -> None:
+        """Record the end of the crawl and drop what only a running crawl needs."""
+        pipe = self.client.pipeline(transaction=True)
+        pipe.hset(
+            self.meta_key,
+            mapping={
+                "status": "finished",
+                "finished_at": str(time.time()),
+                "finished_by": self.worker_id,
+                "summary": json.dumps(summary, default=str),
+            },
+        )
+        pipe.delete(self.dupefilter_key, self.queue_key)
+        pipe.execute()
+
+    def reset(self) -> int:
+        """Delete every key of this crawl (``cluster reset``); returns how many."""
+        keys = list(self.client.scan_iter(match=self.base + "*", count=500))
+        if keys:
+            self.client.delete(*keys)
+        return len(keys)
+
+    def snapshot(self) -> dict[str, Any]:
+        """Everything ``cluster status`` prints: queue, workers, leases, published stats."""
+        workers: dict[str, Any] = {}
+        raw_workers = self.client.hgetall(self.workers_key)
+        busy = self.client.hgetall(self.busy_key)
+        for name, info in raw_workers.items():
+            w = name.decode() if isinstance(name, bytes) else name
+            workers[w] = {
+                **json.loads(info),
+                "alive": bool(self.client.exists(self.base + f"alive:{w}")),
+                "busy": (busy.get(name) in (b"1", "1")),
+                "inflight": int(self.client.hlen(self.inflight_key_of(w))),
+            }
+        stats: dict[str, Any] = {}
+        for key in self.client.scan_iter(match=self.base + "stats:*", count=500):
+            k = key.decode() if isinstance(key, bytes) else key
+            raw = self.client.get(key)
+            if raw:
+                stats[k.rsplit("stats:", 1)[1]] = json.loads(raw)
+        meta = {
+            (k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)
+            for k, v in self.client.hgetall(self.meta_key).items()
+        }
+        seed = {
+            (k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)
+            for k, v in self.client.hgetall(self.seed_key).items()
+        }
+        return {
+            "crawl_id": self.crawl_id,
+            "queued": self.queued(),
+            "seen": int(self.client.scard(self.dupefilter_key)),
+            "meta": meta,
+            "seed": seed,
+            "workers": workers,
+            "stats": stats,
+        }

@@ -1,0 +1,119 @@
+"""When is a leased request finished, so that its lease can be acknowledged?
+
+A request is finished when its callback output is exhausted, every request it yielded reached
+the scheduler (Scrapy processes a callback's output in parallel tasks, so exhaustion alone does
+not mean the children are queued yet), and every item it yielded went through the item
+pipelines (so the feed exporter wrote it). A download failure has no spider-middleware pass:
+it counts as finished one heartbeat after it left the downloader, by which time its errback
+has run.
+
+Acknowledgements are also held back while the worker has *local* work (requests pinned to
+this process, see ``ClusterScheduler``): the spiders keep vehicles in memory until their type's
+option lists arrive through such requests, so a finished vehicle request may still have an
+item pending in memory. No Scrapy imports.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+#: ``Request.meta`` key holding the lease id of a request popped from the queue.
+LEASE_KEY = "cwo_cluster_lease"
+#: ``Request.meta`` key of a child request: the lease of the request whose callback made it.
+PARENT_KEY = "cwo_cluster_parent"
+#: Prefix of lease ids of worker-local requests (never in Redis).
+LOCAL_PREFIX = "L"
+
+
+@dataclass(slots=True)
+class _Lease:
+    local: bool
+    items: int = 0
+    output_done: bool = False
+    left_at: float | None = None
+    responded: bool = False
+
+
+class LeaseTracker:
+    """Per-worker bookkeeping of open leases; completed shared leases wait in ``completed``."""
+
+    def __init__(self) -> None:
+        self._open: dict[str, _Lease] = {}
+        self.completed: list[str] = []
+        self._local_seq = 0
+
+    def new_local(self) -> str:
+        self._local_seq += 1
+        lease = f"{LOCAL_PREFIX}{self._local_seq}"
+        self._open[lease] = _Lease(local=True)
+        return lease
+
+    def leased(self, lease: str) -> None:
+        self._open[lease] = _Lease(local=False)
+
+    @property
+    def open_local(self) -> int:
+        return sum(1 for lease in self._open.values() if lease.local)
+
+    @property
+    def open_count(self) -> int:
+        return len(self._open)
+
+    def handed_off(self, lease: str) -> bool:
+        """The request was re-scheduled (retry, redirect); True if it held a shared lease."""
+        entry = self._open.pop(lease, None)
+        return entry is not None and not entry.local
+
+    def item_started(self, lease: str) -> None:
+        """An item or child request of ``lease`` is on its way; ``item_done`` when it landed."""
+        entry = self._open.get(lease)
+        if entry is not None:
+            entry.items += 1
+
+    def item_done(self, lease: str) -> None:
+        entry = self._open.get(lease)
+        if entry is not None:
+            entry.items -= 1
+            self._maybe_complete(lease, entry)
+
+    def output_done(self, lease: str) -> None:
+        entry = self._open.get(lease)
+        if entry is not None:
+            entry.output_done = True
+            self._maybe_complete(lease, entry)
+
+    def got_response(self, lease: str) -> None:
+        entry = self._open.get(lease)
+        if entry is not None:
+            entry.responded = True
+
+    def left_downloader(self, lease: str, now: float | None = None) -> None:
+        entry = self._open.get(lease)
+        if entry is not None and entry.left_at is None:
+            entry.left_at = time.monotonic() if now is None else now
+
+    def sweep(self, grace: float, now: float | None = None) -> int:
+        """Complete failed downloads (left the downloader ``grace`` ago, no response)."""
+        now = time.monotonic() if now is None else now
+        done = [
+            lease
+            for lease, e in self._open.items()
+            if e.left_at is not None and not e.responded and now - e.left_at >= grace
+        ]
+        for lease in done:
+            self._complete(lease)
+        return len(done)
+
+    def _maybe_complete(self, lease: str, entry: _Lease) -> None:
+        if entry.output_done and entry.items <= 0:
+            self._complete(lease)
+
+    def _complete(self, lease: str) -> None:
+        entry = self._open.pop(lease, None)
+        if entry is not None and not entry.local:
+            self.completed.append(lease)
+
+    def take_completed(self) -> list[str]:
+        done, self.completed = self.completed, []
+        return done

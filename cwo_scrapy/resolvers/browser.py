@@ -1,0 +1,187 @@
+"""Browser resolver: a real Chromium (Playwright) runs the site's challenge script.
+
+One browser is launched lazily and reused; every resolution gets a fresh context (no cookies, the
+session's User-Agent) so the token is minted for exactly the client Scrapy will present. The
+resolver waits for a *new* ``aws-waf-token`` cookie and a main-frame answer that is no longer a
+WAF answer (aws-waf.md §4.6 item 9: the interstitial reloads itself and can loop), then harvests
+``aws-waf-token`` and ``PHPSESSID``. Headed mode (``CWO_BROWSER_HEADLESS = False``) gets
+``CWO_BROWSER_HEADED_TIMEOUT`` so a person can solve a real captcha in the window.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+from cwo_scrapy.resolvers.base import Resolution, ResolutionError, ResolveContext
+
+if TYPE_CHECKING:
+    from typing import Self
+
+    from playwright.async_api import Browser, Playwright, Response
+    from scrapy.crawler import Crawler
+
+__all__ = ["CHROMIUM_ARGS", "BrowserResolver"]
+
+logger = logging.getLogger(__name__)
+
+CHROMIUM_ARGS = (
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+)
+TOKEN_COOKIE = "aws-waf-token"
+SESSION_COOKIE = "PHPSESSID"
+WALL_TITLE = "Human Verification"
+_POLL = 0.2
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return (text[0] if text else type(exc).__name__)[:160]
+
+
+class BrowserResolver:
+    """Obtains a token by letting Chromium pass the challenge like a visitor would."""
+
+    def __init__(
+        self,
+        executable: str | None = "/usr/bin/chromium",
+        *,
+        headless: bool = True,
+        timeout: float = 120.0,
+        headed_timeout: float = 600.0,
+    ) -> None:
+        self._executable = executable or None
+        self._headless = headless
+        self.timeout = timeout if headless else max(timeout, headed_timeout)
+        self._playwright: Playwright | None = None
+        self._browser: Browser | None = None
+        self._launch_lock = asyncio.Lock()
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> Self:
+        settings = crawler.settings
+        return cls(
+            settings.get("CWO_BROWSER_EXECUTABLE") or None,
+            headless=settings.getbool("CWO_BROWSER_HEADLESS", True),
+            timeout=settings.getfloat("CWO_RESOLVER_TIMEOUT", 120.0),
+            headed_timeout=settings.getfloat("CWO_BROWSER_HEADED_TIMEOUT", 600.0),
+        )
+
+    async def _ensure_browser(self) -> Browser:
+        async with self._launch_lock:
+            if self._browser is not None and self._browser.is_connected():
+                return self._browser
+            await self._shutdown()
+            from playwright.async_api import async_playwright
+
+            self._playwright = await async_playwright().start()
+            self._browser = await self._playwright.chromium.launch(
+                executable_path=self._executable,
+                headless=self._headless,
+                args=list(CHROMIUM_ARGS),
+            )
+            logger.info(
+                "Browser resolver: Chromium started (%s, %s)",
+                self._executable or "bundled",
+                "headless" if self._headless else "headed",
+            )
+            return self._browser
+
+    async def resolve(self, ctx: ResolveContext) -> Resolution:
+        timeout = ctx.timeout
+        deadline = time.monotonic() + timeout
+        try:
+            browser = await asyncio.wait_for(self._ensure_browser(), timeout)
+        except TimeoutError:
+            raise ResolutionError(
+                f"browser resolver: Chromium did not start within {timeout:g}s"
+            ) from None
+        except Exception as exc:
+            raise ResolutionError(
+                f"browser resolver: cannot start Chromium ({self._executable}): {_first_line(exc)}"
+            ) from None
+        try:
+            context = await browser.new_context(user_agent=ctx.user_agent)
+        except Exception as exc:
+            raise ResolutionError(f"browser resolver: {_first_line(exc)}") from None
+        try:
+            return await self._solve(context, ctx, deadline)
+        finally:
+            try:
+                await context.close()
+            except Exception:  # the browser may already be gone; nothing to release then
+                logger.debug("Browser resolver: context close failed", exc_info=True)
+
+    async def _solve(self, context: Any, ctx: ResolveContext, deadline: float) -> Resolution:
+        page = await context.new_page()
+        main = {"challenged": True, "status": 0}
+
+        def on_response(response: Response) -> None:
+            try:
+                if (
+                    response.frame != page.main_frame
+                    or not response.request.is_navigation_request()
+                ):
+                    return
+            except Exception:  # a detached frame: not the main document
+                return
+            main["status"] = response.status
+            main["challenged"] = "x-amzn-waf-action" in response.headers
+
+        page.on("response", on_response)
+        try:
+            await page.goto(
+                ctx.page_url,
+                wait_until="domcontentloaded",
+                timeout=max(1.0, deadline - time.monotonic()) * 1000,
+            )
+        except Exception as exc:
+            # The interstitial reloads the page while goto is waiting: that is progress, not an
+            # error. A real failure (connection refused) shows up as "no token" below.
+            logger.debug("Browser resolver: navigation interrupted (%s)", _first_line(exc))
+
+        while time.monotonic() < deadline:
+            cookies = await context.cookies(ctx.page_url)
+            jar = {c["name"]: c["value"] for c in cookies if c.get("value")}
+            token = jar.get(TOKEN_COOKIE)
+            if token and token != ctx.stale_token and not main["challenged"]:
+                try:
+                    title = await page.title()
+                except Exception:  # navigating right now: look again on the next tick
+                    title = WALL_TITLE
+                if title.strip() != WALL_TITLE:
+                    return Resolution(
+                        aws_waf_token=token,
+                        user_agent=ctx.user_agent,
+                        phpsessid=jar.get(SESSION_COOKIE),
+                    )
+            await asyncio.sleep(_POLL)
+        raise ResolutionError(
+            f"browser resolver: no new token within {ctx.timeout:g}s "
+            f"(last main-frame status {main['status']})"
+        )
+
+    async def _shutdown(self) -> None:
+        browser, playwright = self._browser, self._playwright
+        self._browser = self._playwright = None
+        if browser is not None:
+            try:
+                await browser.close()
+            except Exception:
+                logger.debug("Browser resolver: browser close failed", exc_info=True)
+        if playwright is not None:
+            try:
+                await playwright.stop()
+            except Exception:
+                logger.debug("Browser resolver: playwright stop failed", exc_info=True)
+
+    async def close(self) -> None:
+        async with self._launch_lock:
+            await self._shutdown()

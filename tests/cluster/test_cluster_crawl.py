@@ -1,0 +1,252 @@
+"""Several ``scrapy crawl`` worker processes share one crawl through Redis (cluster mode).
+
+Each test starts a private redis-server and replica, then real worker subprocesses with
+``-s CWO_CLUSTER=True``; the union of the workers' output files is compared with the replica's
+ground truth. Year 1979 is a slice of 306 vehicles.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cwo_scrapy.cluster.output import merge
+from cwo_scrapy.replica.testing import ReplicaProcess
+from cwo_scrapy.replica.truth import fitment_items, wheel_size_items
+from cwo_scrapy.session.redis_store import RedisSessionStore
+
+from .conftest import RedisServer
+
+ROOT = Path(__file__).resolve().parents[2]
+YEAR = 1979
+UA = (
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/141.0.0.0 Safari/537.36"
+)
+
+pytestmark = pytest.mark.redis
+
+
+def _canonical(item: Any) -> str:
+    data = dataclasses.asdict(item) if dataclasses.is_dataclass(item) else item
+    return json.dumps(data, sort_keys=True)
+
+
+class Cluster:
+    """Worker subprocesses of one crawl; logs and outputs in ``folder``."""
+
+    def __init__(
+        self, redis: RedisServer, replica: ReplicaProcess, folder: Path, spider: str, crawl_id: str
+    ) -> None:
+        self.redis, self.replica, self.folder = redis, replica, folder
+        self.spider, self.crawl_id = spider, crawl_id
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+
+    def start(self, worker: str, *extra: str) -> subprocess.Popen[bytes]:
+        settings = {
+            **self.replica.settings(),
+            "CWO_CLUSTER": "True",
+            "CWO_REDIS_URL": self.redis.url,
+            "CWO_CLUSTER_CRAWL_ID": self.crawl_id,
+            "CWO_CLUSTER_WORKER_ID": worker,
+            "CWO_CLUSTER_HEARTBEAT": "0.5",
+            "CWO_CLUSTER_WORKER_TTL": "2",
+            "CWO_CLUSTER_IDLE_CLOSE": "1",
+            "CWO_PROFILE": "fast",
+            "CONCURRENT_REQUESTS": "4",
+            "CWO_PROGRESS_INTERVAL": "0",
+            "CWO_SESSION_FILE": str(self.folder / "unused-session.json"),
+            "CWO_CAPTCHA_RESOLVER": "capsolver",
+            "CWO_CAPSOLVER_API_KEY": "test-client-key",
+            "CWO_CAPSOLVER_POLL_INTERVAL": "0.1",
+            "TELNETCONSOLE_ENABLED": "False",
+        }
+        args = [sys.executable, "-m", "scrapy.cmdline", "crawl", self.spider, "-a", f"year={YEAR}"]
+        for key, value in settings.items():
+            args += ["-s", f"{key}={value}"]
+        args += ["-O", str(self.folder / "out-%(worker)s.jsonl"), *extra]
+        log = open(self.folder / f"{worker}.log", "ab")  # noqa: SIM115 - closed with the process
+        proc = subprocess.Popen(args, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+        log.close()
+        self.procs[worker] = proc
+        return proc
+
+    def log(self, worker: str) -> str:
+        return (self.folder / f"{worker}.log").read_text(errors="replace")
+
+    def wait(self, timeout: float = 240) -> dict[str, int]:
+        deadline = time.monotonic() + timeout
+        codes = {}
+        for name, proc in self.procs.items():
+            codes[name] = proc.wait(timeout=max(1, deadline - time.monotonic()))
+        return codes
+
+    def stop_all(self) -> None:
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+
+    def published(self) -> dict[str, dict[str, Any]]:
+        """Each worker's counters as published to Redis (the last one at close)."""
+        client = self.redis.client()
+        out = {}
+        for key in client.scan_iter(match=f"cwo:cluster:{self.crawl_id}:stats:*"):
+            out[key.rsplit(":", 1)[1]] = json.loads(client.get(key))
+        return out
+
+    def total(self, stat: str) -> int:
+        return sum(int(s.get(stat, 0)) for s in self.published().values())
+
+    def wait_for(self, condition: Callable[[], bool], timeout: float = 120) -> None:
+        deadline = time.monotonic() + timeout
+        while not condition():
+            if time.monotonic() > deadline:
+                pytest.fail("timed out waiting for the crawl to progress")
+            if all(p.poll() is not None for p in self.procs.values()):
+                pytest.fail("every worker exited before the crawl progressed")
+            time.sleep(0.1)
+
+    def outputs(self) -> list[Path]:
+        return sorted(self.folder.glob("out-*.jsonl"))
+
+    def raw_items(self) -> list[str]:
+        return [
+            _canonical(json.loads(line))
+            for path in self.outputs()
+            for line in path.read_text().splitlines()
+            if line.strip()
+        ]
+
+
+@pytest.fixture
+def cluster_factory(
+    redis_server: RedisServer, tmp_path: Path
+) -> Iterator[Callable[..., Cluster]]:
+    made: list[Cluster] = []
+
+    def make(replica: ReplicaProcess, spider: str = "fitment") -> Cluster:
+        cluster = Cluster(redis_server, replica, tmp_path, spider, f"test-{len(made)}")
+        made.append(cluster)
+        return cluster
+
+    yield make
+    for cluster in made:
+        cluster.stop_all()
+
+
+def _assert_clean_exit(cluster: Cluster, codes: dict[str, int]) -> None:
+    for worker, code in codes.items():
+        assert code == 0, f"{worker} exited {code}:\n{cluster.log(worker)[-3000:]}"
+
+
+def test_three_workers_crawl_one_slice_exactly_once_each(
+    cluster_factory: Callable[..., Cluster], replica: ReplicaProcess
+) -> None:
+    """The union of three workers' files is the ground truth; no vehicle is crawled twice."""
+    cluster = cluster_factory(replica)
+    for name in ("w1", "w2", "w3"):
+        cluster.start(name)
+    codes = cluster.wait()
+    _assert_clean_exit(cluster, codes)
+
+    got = cluster.raw_items()
+    truth = [_canonical(item) for item in fitment_items(year=YEAR)]
+    assert len(got) == len(set(got)), "a vehicle was written by two workers"
+    assert sorted(got) == sorted(truth)
+    # every worker did part of the work and only one seeded the crawl
+    per_worker = {p.name: len(p.read_text().splitlines()) for p in cluster.outputs()}
+    assert len(per_worker) == 3
+    assert all(n > 0 for n in per_worker.values()), per_worker
+    assert sum("seeded the crawl" in cluster.log(w) for w in ("w1", "w2", "w3")) == 1
+    popped = {w: s["cwo_cluster/requests_popped"] for w, s in cluster.published().items()}
+    assert all(n > 0 for n in popped.values()), popped
+    # the crawl is recorded as finished and its queue and dupefilter are gone
+    client = cluster.redis.client()
+    assert client.hget(f"cwo:cluster:{cluster.crawl_id}:meta", "status") == "finished"
+    assert not client.exists(f"cwo:cluster:{cluster.crawl_id}:requests")
+
+
+def test_token_revoked_mid_crawl_is_resolved_once_for_the_whole_cluster(
+    cluster_factory: Callable[..., Cluster], replica_factory: Callable[..., ReplicaProcess]
+) -> None:
+    """Single flight across machines: one worker resolves, the others adopt its token."""
+    waf = replica_factory(waf="challenge", token_ttl=300)
+    cluster = cluster_factory(waf, spider="wheel_size")
+    now = time.time()
+    RedisSessionStore(cluster.redis.url).update(
+        aws_waf_token=waf.mint_token(UA), user_agent=UA, token_obtained_at=now, created_at=now
+    )
+    for name in ("w1", "w2", "w3"):
+        cluster.start(name)
+    cluster.wait_for(lambda: cluster.total("item_scraped_count") >= 40)
+    waf.control(revoke_tokens=True)
+    codes = cluster.wait()
+    _assert_clean_exit(cluster, codes)
+
+    assert cluster.total("cwo_session/resolutions") == 1, cluster.published()
+    assert cluster.total("cwo_session/challenges_detected") >= 1
+    got = cluster.raw_items()
+    truth = [_canonical(item) for item in wheel_size_items(year=YEAR, site_url=waf.site_url)]
+    assert len(got) == len(set(got))
+    assert sorted(got) == sorted(truth)
+
+
+def test_a_killed_worker_loses_no_vehicle(
+    cluster_factory: Callable[..., Cluster], replica: ReplicaProcess
+) -> None:
+    """SIGKILL mid-crawl: its leased requests go back to the queue; a restarted worker helps.
+
+    A vehicle the killed worker wrote but had not acknowledged runs again elsewhere; the merge
+    keeps one copy, and a conflicting copy would fail it.
+    """
+    cluster = cluster_factory(replica)
+    for name in ("w1", "w2", "w3"):
+        cluster.start(name)
+    cluster.wait_for(
+        lambda: cluster.published().get("w2", {}).get("item_scraped_count", 0) >= 20
+    )
+    os.kill(cluster.procs["w2"].pid, signal.SIGKILL)
+    cluster.procs["w2"].wait()
+    cluster.start("w4")  # the restarted worker
+    codes = cluster.wait()
+    assert codes.pop("w2") == -signal.SIGKILL
+    _assert_clean_exit(cluster, codes)
+
+    items, report = merge(cluster.outputs())
+    assert report.ok, report.conflicts
+    truth = [_canonical(item) for item in fitment_items(year=YEAR)]
+    assert sorted(_canonical(item) for item in items) == sorted(truth)
+    assert cluster.total("cwo_cluster/requeued") >= 1
+    assert "put its" in cluster.log("w1") + cluster.log("w3") + cluster.log("w4")
+
+
+def test_unreachable_redis_is_a_one_line_error_and_a_non_zero_exit(
+    replica: ReplicaProcess, dead_redis_url: str, tmp_path: Path
+) -> None:
+    args = [sys.executable, "-m", "scrapy.cmdline", "crawl", "fitment", "-a", f"year={YEAR}"]
+    for key, value in {
+        **replica.settings(),
+        "CWO_CLUSTER": "True",
+        "CWO_REDIS_URL": dead_redis_url,
+        "TELNETCONSOLE_ENABLED": "False",
+    }.items():
+        args += ["-s", f"{key}={value}"]
+    args += ["-O", str(tmp_path / "out-%(worker)s.jsonl")]
+    result = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("scrapy crawl: error: crawl closed with reason 'redis_unreachable'")
+    assert "redis://:****@127.0.0.1" in last
+    assert "Traceback" not in result.stderr
+    assert "s3cretpass" not in result.stderr + result.stdout

@@ -1,0 +1,175 @@
+"""The Redis side of cluster mode: leases, requeue of dead workers, drained detection, seeding."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+import redis
+
+from cwo_scrapy.cluster.addon import per_worker_uri
+from cwo_scrapy.cluster.coordinator import Coordinator
+from cwo_scrapy.cluster.output import merge, write_jsonl
+from cwo_scrapy.cluster.tracker import LeaseTracker
+
+from .conftest import RedisServer
+
+
+def _client(server: RedisServer) -> redis.Redis:
+    return redis.Redis.from_url(server.url)
+
+
+def _worker(server: RedisServer, name: str, ttl: float = 30.0) -> Coordinator:
+    coord = Coordinator(_client(server), "crawl", name, worker_ttl=ttl)
+    coord.register({"host": "test"})
+    return coord
+
+
+def test_a_popped_request_is_leased_until_acknowledged(redis_server: RedisServer) -> None:
+    a = _worker(redis_server, "a")
+    assert a.push(b"low", 0, fingerprint="f1")
+    assert a.push(b"high", 5, fingerprint="f2")
+    assert not a.push(b"high-again", 5, fingerprint="f2")  # seen: filtered
+    lease, data = a.pop()  # type: ignore[misc]
+    assert data == b"high"  # priority order, like scrapy-redis's PriorityQueue
+    assert a.queued() == 1
+    assert redis_server.client().hlen(a.inflight_key) == 1
+    a.ack([lease])
+    assert redis_server.client().hlen(a.inflight_key) == 0
+
+
+def test_a_retry_replaces_its_lease_atomically(redis_server: RedisServer) -> None:
+    a = _worker(redis_server, "a")
+    a.push(b"req", 0, fingerprint="f1")
+    lease, _ = a.pop()  # type: ignore[misc]
+    assert a.push(b"req-retry", 0, handoff=lease)  # dont_filter: no fingerprint
+    assert redis_server.client().hlen(a.inflight_key) == 0
+    assert a.queued() == 1
+
+
+def test_a_dead_workers_leases_return_to_the_queue_once(redis_server: RedisServer) -> None:
+    dead, live, other = (
+        _worker(redis_server, "dead", ttl=0.3),
+        _worker(redis_server, "live"),
+        _worker(redis_server, "other"),
+    )
+    for n in range(3):
+        dead.push(f"r{n}".encode(), n, fingerprint=f"f{n}")
+    assert dead.pop()
+    assert dead.pop()
+    status = live.status()
+    assert status.busy_others == 1
+    assert status.requeued == 0
+    assert not status.drained
+    time.sleep(0.5)  # no heartbeat: its liveness key lapses
+    first, second = live.status(), other.status()
+    assert (first.requeued, second.requeued) == (2, 0)
+    assert first.queued == 3
+    assert first.busy_others == 0
+    assert "dead" not in json.dumps(live.snapshot()["workers"])
+
+
+def test_the_crawl_is_drained_only_when_seeded_empty_and_nobody_busy(
+    redis_server: RedisServer,
+) -> None:
+    a, b = _worker(redis_server, "a"), _worker(redis_server, "b")
+    assert a.status().seed == ""
+    assert not a.status().drained
+    assert a.claim_seed() == "mine"
+    assert b.claim_seed() == "theirs"
+    assert b.status().seed == "running"
+    assert not b.status().drained
+    a.push(b"seed", 0, fingerprint="s")
+    a.seed_done()
+    assert not b.status().drained  # a request is queued
+    lease, _ = b.pop()  # type: ignore[misc]
+    assert not a.status().drained  # b is busy and may add requests
+    b.ack([lease])
+    b.set_busy(False)
+    assert a.status().drained
+    assert b.status().drained
+    a.mark_finished({})
+    assert _worker(redis_server, "late").claim_seed() == "finished"
+
+
+def test_a_seeding_worker_that_died_is_replaced(redis_server: RedisServer) -> None:
+    seeder = _worker(redis_server, "seeder", ttl=0.3)
+    assert seeder.claim_seed() == "mine"
+    time.sleep(0.5)
+    assert _worker(redis_server, "other").status().seed == "orphaned"
+    assert _worker(redis_server, "new").claim_seed() == "resumed"
+
+
+def test_a_lease_completes_only_after_its_items_and_children_landed() -> None:
+    tracker = LeaseTracker()
+    tracker.leased("7")
+    tracker.item_started("7")  # an item
+    tracker.item_started("7")  # a child request
+    tracker.output_done("7")
+    tracker.item_done("7")
+    assert tracker.take_completed() == []
+    tracker.item_done("7")
+    assert tracker.take_completed() == ["7"]
+    # a failed download completes one grace period after it left the downloader
+    tracker.leased("8")
+    tracker.left_downloader("8", now=100.0)
+    assert tracker.sweep(grace=1.0, now=100.5) == 0
+    assert tracker.sweep(grace=1.0, now=101.0) == 1
+    # a local lease never reaches Redis
+    local = tracker.new_local()
+    tracker.output_done(local)
+    assert tracker.take_completed() == ["8"]
+    assert tracker.open_local == 0
+
+
+def test_per_worker_feed_uris_and_merge_of_worker_files(tmp_path: Path) -> None:
+    assert per_worker_uri("data/fitment.jsonl") == "data/fitment-%(worker)s.jsonl"
+    assert per_worker_uri("out-%(worker)s.jsonl") == "out-%(worker)s.jsonl"
+    assert per_worker_uri("s3://bucket/f.jsonl") == "s3://bucket/f.jsonl"
+    v1 = {"year": 1979, "make": "A", "model": "B", "trim": "C", "drive": "RWD", "hub": 1.0}
+    v2 = {**v1, "drive": "4WD"}
+    (tmp_path / "w1.jsonl").write_text(json.dumps(v1) + "\n" + json.dumps(v2) + "\n")
+    # a repeat (re-run after a crash) and a truncated last line (killed mid-write)
+    (tmp_path / "w2.jsonl").write_text(json.dumps(v2) + "\n" + '{"year": 19')
+    items, report = merge(sorted(tmp_path.glob("w*.jsonl")))
+    assert items == [v1, v2]
+    assert report.ok
+    assert (report.repeats, len(report.bad_lines)) == (1, 1)
+    write_jsonl(items, tmp_path / "merged.jsonl")
+    assert len((tmp_path / "merged.jsonl").read_text().splitlines()) == 2
+    (tmp_path / "w3.jsonl").write_text(json.dumps({**v1, "hub": 2.0}) + "\n")
+    _, conflicting = merge(sorted(tmp_path.glob("w*.jsonl")))
+    assert not conflicting.ok
+    assert len(conflicting.conflicts) == 1
+
+
+@pytest.mark.parametrize("command", [["status"], ["reset", "crawl"]])
+def test_cluster_cli_reports_an_unreachable_redis_in_one_line(
+    command: list[str], dead_redis_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from cwo_scrapy.cluster.__main__ import main
+
+    assert main(["--redis", dead_redis_url, *command]) == 1
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1
+    assert "s3cretpass" not in err
+    assert "redis://:****@127.0.0.1" in err
+
+
+def test_cluster_cli_status_and_reset(
+    redis_server: RedisServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from cwo_scrapy.cluster.__main__ import main
+
+    w = _worker(redis_server, "w1")
+    w.push(b"x", 0, fingerprint="f")
+    assert main(["--redis", redis_server.url, "status"]) == 0
+    out = capsys.readouterr().out
+    assert "crawl 'crawl'" in out
+    assert "1 requests queued" in out
+    assert "worker w1: alive" in out
+    assert main(["--redis", redis_server.url, "reset", "crawl"]) == 1  # a live worker
+    assert main(["--redis", redis_server.url, "reset", "crawl", "--force"]) == 0
+    assert not list(redis_server.client().scan_iter(match="cwo:cluster:crawl:*"))
