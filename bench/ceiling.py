@@ -1,0 +1,115 @@
+"""Benchmark 2, ceiling: our fitment crawl vs bare Scrapy fetching exactly the same URLs.
+
+A first (unmeasured) fitment crawl of the slice records every URL it downloaded. Then, in one
+run and at the same concurrency, bare Scrapy (``bench.bare``: Scrapy defaults only, no project
+code) fetches that list, all URLs known up front, and our crawl runs again. ``ceiling_fraction``
+is our requests/s divided by the bare requests/s.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from bench.common import (
+    FITMENT_KEY,
+    PROJECT_ROOT,
+    compare,
+    cpu_plan,
+    fast_settings,
+    fitment_truth,
+    log,
+    pin_child,
+    replica,
+    run_crawl,
+    scrapy_env,
+)
+from bench.slices import pick
+
+
+def concurrency() -> int:
+    from cwo_scrapy.profiles import FAST
+
+    return int(FAST.get("CONCURRENT_REQUESTS", 64))
+
+
+def run_bare(urls_file: Path, stats_file: Path, conc: int, cpu: int | None) -> dict[str, Any]:
+    import json
+
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench.bare",
+            str(urls_file),
+            str(stats_file),
+            f"--concurrency={conc}",
+        ],
+        cwd=PROJECT_ROOT,
+        env=scrapy_env(),
+        capture_output=True,
+        text=True,
+        timeout=3600,
+        preexec_fn=pin_child(cpu),
+        check=False,
+    )
+    if proc.returncode != 0 or not stats_file.exists():
+        raise RuntimeError(f"bare crawl failed ({proc.returncode}): {proc.stderr[-2000:]}")
+    return json.loads(stats_file.read_text())
+
+
+def run(*, quick: bool = False) -> dict[str, Any]:
+    sl = pick(quick)
+    plan = cpu_plan()
+    conc = concurrency()
+    engine = {"CONCURRENT_REQUESTS": conc, "CONCURRENT_REQUESTS_PER_DOMAIN": conc}
+    with replica(plan, waf="off") as rep, tempfile.TemporaryDirectory(prefix="bench-") as d:
+        tmp = Path(d)
+        urls_file = tmp / "urls.txt"
+        record = run_crawl(
+            "fitment",
+            spider_args=sl.spider_args(),
+            settings=fast_settings(rep, tmp / "session-record.json", **engine),
+            output=tmp / "record.jsonl",
+            cpu=plan.crawler,
+            urls_file=urls_file,
+        )
+        if record.returncode != 0:
+            raise RuntimeError(f"recording crawl failed: {record.stderr_tail}")
+        urls = urls_file.read_text().splitlines()
+        log(f"ceiling: recorded {len(urls)} URLs of the {sl.label()} fitment crawl")
+
+        bare = run_bare(urls_file, tmp / "bare-stats.json", conc, plan.crawler)
+        bare_rps = float(bare["bench/requests_per_s"])
+        log(f"ceiling: bare Scrapy {bare_rps:.1f} req/s")
+
+        output = tmp / "ours.jsonl"
+        ours = run_crawl(
+            "fitment",
+            spider_args=sl.spider_args(),
+            settings=fast_settings(rep, tmp / "session-ours.json", **engine),
+            output=output,
+            cpu=plan.crawler,
+        )
+        if ours.returncode != 0:
+            raise RuntimeError(f"fitment crawl failed: {ours.stderr_tail}")
+        comparison = compare(output, fitment_truth(**sl.scope()), FITMENT_KEY)
+        log(f"ceiling: our crawl {ours.requests_per_s:.1f} req/s")
+    return {
+        "ceiling_fraction": round(ours.requests_per_s / bare_rps, 4),
+        "ceiling": {
+            "slice": sl.label(),
+            "concurrency": conc,
+            "urls": len(urls),
+            "bare_requests": bare["bench/responses"],
+            "bare_requests_per_s": round(bare_rps, 1),
+            "ours_requests": ours.responses,
+            "ours_requests_per_s": round(ours.requests_per_s, 1),
+            "ours_equals_truth": comparison.equal,
+            "cpu": plan.describe(),
+            "target": "fraction >= 0.90",
+        },
+    }

@@ -1,0 +1,90 @@
+"""Benchmark 1, overhead: the fitment crawl with the session middleware on and off.
+
+The same replica slice (WAF off, so both variants can crawl it) is crawled in interleaved pairs,
+the order alternating inside each pair so drift on a shared machine hits both sides alike.
+``overhead_ratio`` is the median over the pairs of (requests/s with) / (requests/s without); a
+value of 0.97 means the middleware costs 3 %. Every run's output is checked against the ground
+truth, so a fast but wrong variant cannot win.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from bench.common import (
+    FITMENT_KEY,
+    compare,
+    cpu_plan,
+    fast_settings,
+    fitment_truth,
+    log,
+    median,
+    replica,
+    run_crawl,
+)
+from bench.slices import Slice, pick
+
+
+def crawl_once(rep: Any, tmp: Path, run: int, enabled: bool, sl: Slice, cpu: int | None) -> dict:
+    output = tmp / f"fitment-{run}-{'on' if enabled else 'off'}.jsonl"
+    settings = fast_settings(
+        rep, tmp / f"session-{run}-{enabled}.json", CWO_SESSION_ENABLED=enabled
+    )
+    result = run_crawl(
+        "fitment", spider_args=sl.spider_args(), settings=settings, output=output, cpu=cpu
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"fitment crawl failed ({result.returncode}): {result.stderr_tail}")
+    comparison = compare(output, fitment_truth(**sl.scope()), FITMENT_KEY)
+    output.unlink(missing_ok=True)
+    return {
+        "middleware": enabled,
+        "requests": result.responses,
+        "requests_per_s": round(result.requests_per_s, 1),
+        "active_s": round(result.stat("bench/active_s"), 3),
+        "store_writes": result.stat("cwo_session/store_writes"),
+        "equals_truth": comparison.equal,
+    }
+
+
+def run(*, quick: bool = False, pairs: int | None = None) -> dict[str, Any]:
+    pairs = pairs or (2 if quick else 5)
+    sl = pick(quick)
+    plan = cpu_plan()
+    runs: list[dict[str, Any]] = []
+    ratios: list[float] = []
+    with replica(plan, waf="off") as rep, tempfile.TemporaryDirectory(prefix="bench-") as d:
+        tmp = Path(d)
+        # One unmeasured crawl warms the replica's caches and the OS page cache.
+        crawl_once(rep, tmp, -1, True, sl, plan.crawler)
+        for pair in range(pairs):
+            order = (True, False) if pair % 2 == 0 else (False, True)
+            pair_runs = {}
+            for enabled in order:
+                r = crawl_once(rep, tmp, pair, enabled, sl, plan.crawler)
+                r["pair"] = pair
+                runs.append(r)
+                pair_runs[enabled] = r
+                log(
+                    f"overhead pair {pair + 1}/{pairs}: middleware {'on ' if enabled else 'off'} "
+                    f"{r['requests_per_s']} req/s"
+                )
+            ratios.append(pair_runs[True]["requests_per_s"] / pair_runs[False]["requests_per_s"])
+    with_mw = [r["requests_per_s"] for r in runs if r["middleware"]]
+    without = [r["requests_per_s"] for r in runs if not r["middleware"]]
+    return {
+        "overhead_ratio": round(median(ratios), 4),
+        "overhead": {
+            "slice": sl.label(),
+            "pairs": pairs,
+            "pair_ratios": [round(r, 4) for r in ratios],
+            "median_requests_per_s_with": median(with_mw),
+            "median_requests_per_s_without": median(without),
+            "all_equal_truth": all(r["equals_truth"] for r in runs),
+            "cpu": plan.describe(),
+            "runs": runs,
+            "target": "ratio >= 0.97 (middleware costs at most 3%)",
+        },
+    }

@@ -1,0 +1,142 @@
+"""The short Markdown summary of ``latest.json`` (``bench/results/latest.md``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+Row = tuple[str, Callable[[dict[str, Any]], Any], str, Callable[[dict[str, Any]], bool | None]]
+
+
+def _get(data: dict[str, Any], *path: str) -> Any:
+    value: Any = data
+    for key in path:
+        if not isinstance(value, dict) or key not in value:
+            return None
+        value = value[key]
+    return value
+
+
+def _check(fn: Callable[[dict[str, Any]], bool]) -> Callable[[dict[str, Any]], bool | None]:
+    def safe(data: dict[str, Any]) -> bool | None:
+        try:
+            return fn(data)
+        except (TypeError, KeyError):
+            return None
+
+    return safe
+
+
+ROWS: list[Row] = [
+    (
+        "Middleware overhead (with/without throughput)",
+        lambda d: d.get("overhead_ratio"),
+        ">= 0.97",
+        _check(lambda d: d["overhead_ratio"] >= 0.97),
+    ),
+    (
+        "Ceiling fraction (ours / bare Scrapy req/s)",
+        lambda d: d.get("ceiling_fraction"),
+        ">= 0.90",
+        _check(lambda d: d["ceiling_fraction"] >= 0.90),
+    ),
+    (
+        "Stampede resolutions (64 in flight)",
+        lambda d: d.get("stampede_resolutions"),
+        "== 1",
+        _check(lambda d: d["stampede_resolutions"] == 1),
+    ),
+    (
+        "Store writes / token changes",
+        lambda d: (
+            f"{d['store_writes']} / {d['token_changes']}"
+            if d.get("store_writes") is not None
+            else None
+        ),
+        "writes <= changes + 1",
+        _check(lambda d: d["store_writes"] <= d["token_changes"] + 1),
+    ),
+    (
+        "Scale: vehicles / items",
+        lambda d: (
+            f"{_get(d, 'scale', 'vehicles')} / {_get(d, 'scale', 'items')}"
+            if d.get("scale")
+            else None
+        ),
+        "items = vehicles = truth",
+        _check(
+            lambda d: d["scale"]["items"] == d["scale"]["vehicles"] and d["scale"]["equals_truth"]
+        ),
+    ),
+    ("Scale: wall time (s)", lambda d: _get(d, "scale", "wall_s"), "", lambda d: None),
+    ("Scale: requests/s", lambda d: _get(d, "scale", "requests_per_s"), "", lambda d: None),
+    (
+        "Scale: peak RSS (MB)",
+        lambda d: _get(d, "scale", "peak_rss_mb"),
+        "<= 1024",
+        _check(lambda d: d["scale"]["peak_rss_mb"] <= 1024),
+    ),
+    (
+        "Scale: ms/request first -> last tenth",
+        lambda d: (
+            f"{d['scale']['first_tenth_ms_per_request']} -> "
+            f"{d['scale']['last_tenth_ms_per_request']}"
+            if d.get("scale")
+            else None
+        ),
+        "no growth",
+        _check(
+            lambda d: (
+                d["scale"]["last_tenth_ms_per_request"]
+                <= d["scale"]["first_tenth_ms_per_request"] * 1.10
+            )
+        ),
+    ),
+    (
+        "Replica throughput (req/s, one core)",
+        lambda d: d.get("replica_requests_per_s"),
+        ">= 2000",
+        _check(lambda d: d["replica_requests_per_s"] >= 2000),
+    ),
+    (
+        "Reliability suite",
+        lambda d: (
+            f"{_get(d, 'reliability', 'passed')} passed, {_get(d, 'reliability', 'failed')} "
+            f"failed ({'full' if _get(d, 'reliability', 'full') else 'reduced'} counts)"
+            if d.get("reliability")
+            else None
+        ),
+        "all pass",
+        _check(lambda d: d["reliability"]["failed"] == 0 and d["reliability"]["passed"] > 0),
+    ),
+]
+
+
+def markdown(data: dict[str, Any]) -> str:
+    machine = data.get("machine", {})
+    pinning = data.get("cpu_pinning", {})
+    lines = [
+        "# cwo-scrapy benchmark results",
+        "",
+        f"Measured {data.get('started_at', '?')} .. {data.get('finished_at', '?')} on "
+        f"{data.get('cores', '?')} cores ({machine.get('cpu_model', '?')}), Python "
+        f"{machine.get('python', '?')}, Scrapy {machine.get('scrapy', '?')}; replica pinned to "
+        f"CPU {pinning.get('replica_cpu')}, crawler to CPU {pinning.get('crawler_cpu')}"
+        + (" (quick mode: reduced sizes)" if data.get("quick") else "")
+        + ".",
+        "",
+        "| Measure | Value | Target | Met |",
+        "|---|---|---|---|",
+    ]
+    for label, value_fn, target, check in ROWS:
+        try:
+            value = value_fn(data)
+        except (TypeError, KeyError):
+            value = None
+        if value is None:
+            continue
+        met = check(data)
+        mark = "" if met is None else ("yes" if met else "**no**")
+        lines.append(f"| {label} | {value} | {target} | {mark} |")
+    lines += ["", "Details, per-run figures and timestamps: `latest.json`.", ""]
+    return "\n".join(lines)
