@@ -106,3 +106,16 @@ CWO_SESSION_INIT_URL = ""  # GET that starts a PHP session after a 401; "" = the
 CWO_SESSION_SYNC_INTERVAL = 30.0  # s between cheap store checks for other processes' changes
 CWO_BROWSER_HEADED_TIMEOUT = 600.0  # headed browser: time a person gets to solve a captcha
 CWO_CAPSOLVER_POLL_INTERVAL = 3.0  # s between CapSolver getTaskResult polls
+
+# --- Cluster mode (H6: cwo_scrapy/cluster/, docs/cluster.md) ----------------------------------
+# CWO_CLUSTER=True (e.g. -s CWO_CLUSTER=True) switches to scrapy-redis's shared queue and
+# dupefilter on CWO_REDIS_URL, the Redis session store and one output file per worker.
+ADDONS = {**globals().get("ADDONS", {}), "cwo_scrapy.cluster.addon.ClusterAddon": 10}
+CWO_CLUSTER = False
+CWO_CLUSTER_CRAWL_ID = ""  # "" = the spider name; workers with the same id share one crawl
+CWO_CLUSTER_WORKER_ID = ""  # "" = <host>-<pid>; also %(worker)s in FEEDS
+CWO_CLUSTER_KEY_PREFIX = "cwo:cluster"
+CWO_CLUSTER_HEARTBEAT = 2.0  # s between heartbeats (liveness, acknowledgements, progress)
+CWO_CLUSTER_WORKER_TTL = 30.0  # s without heartbeat after which a worker's requests are requeued
+CWO_CLUSTER_IDLE_CLOSE = 5.0  # s the whole crawl must stay drained before workers close
+CWO_CLUSTER_LOCAL_LEVELS = ["options"]  # meta["cwo_level"] values kept in the worker (memory state)

@@ -1,0 +1,102 @@
+"""``scrapy crawl`` with one-line errors and meaningful exit codes.
+
+Overrides Scrapy's built-in command (``COMMANDS_MODULE = "cwo_scrapy.commands"``):
+
+- an unknown spider, an unknown ``CWO_PROFILE`` or a bad ``-a`` argument prints one line to
+  stderr and exits 2 before the crawler process (and its logging) exists, so no request is sent;
+- every crawl ends with a line ``<spider>: N item(s) -> <feed URIs>`` on stderr;
+- a crawl that closes with a reason other than ``finished`` (``bad_argument``, ``incomplete``,
+  ``site_unreachable``, ``session_unrecoverable``, ``shutdown``, ...) prints one line naming the
+  reason and exits 1; whatever was scraped is still in the output feed.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING, Any
+
+from scrapy.commands.crawl import Command as ScrapyCrawlCommand
+from scrapy.exceptions import UsageError
+from scrapy.spiderloader import get_spider_loader
+
+from cwo_scrapy.profiles import ProfileError, profile_settings
+from cwo_scrapy.spiderargs import SpiderArgumentError
+
+if TYPE_CHECKING:
+    import argparse
+
+    from scrapy.crawler import Crawler
+
+EXIT_USAGE = 2
+EXIT_CRAWL_FAILED = 1
+
+
+def _fail(message: str, code: int) -> None:
+    print(f"scrapy crawl: error: {message}", file=sys.stderr, flush=True)
+    sys.exit(code)
+
+
+class Command(ScrapyCrawlCommand):
+    def short_desc(self) -> str:
+        return "Run a spider of the current project, by name (one-line errors, exit codes)"
+
+    def process_options(self, args: list[str], opts: argparse.Namespace) -> None:
+        super().process_options(args, opts)
+        if len(args) != 1:
+            return  # run() raises the usual UsageError
+        assert self.settings is not None
+        try:
+            profile_settings(self.settings.get("CWO_PROFILE") or "polite")
+        except ProfileError as exc:
+            _fail(str(exc), EXIT_USAGE)
+        try:
+            spidercls = get_spider_loader(self.settings).load(args[0])
+        except KeyError:
+            _fail(f"unknown spider {args[0]!r}", EXIT_USAGE)
+            return
+        parse_arguments = getattr(spidercls, "parse_arguments", None)
+        if parse_arguments is not None:
+            try:
+                parse_arguments(opts.spargs)
+            except SpiderArgumentError as exc:
+                _fail(str(exc), EXIT_USAGE)
+
+    def run(self, args: list[str], opts: argparse.Namespace) -> None:
+        if len(args) != 1:
+            raise UsageError(
+                "running 'scrapy crawl' needs exactly one spider name", print_help=False
+            )
+        assert self.crawler_process is not None
+        crawler: Crawler = self._create_crawler(args[0])
+        self.crawler_process.crawl(crawler, **opts.spargs)
+        self.crawler_process.start()
+        if self.crawler_process.bootstrap_failed:
+            _fail("the crawl could not start; see the log above", EXIT_CRAWL_FAILED)
+        reason = _finish_reason(crawler)
+        _print_summary(crawler)
+        if reason not in (None, "finished"):
+            spider: Any = getattr(crawler, "spider", None)
+            detail = getattr(spider, "close_message", None)
+            _fail(
+                f"crawl closed with reason {reason!r}" + (f": {detail}" if detail else ""),
+                EXIT_CRAWL_FAILED,
+            )
+
+
+def _print_summary(crawler: Crawler) -> None:
+    """One line saying how many items were written and where (stderr keeps ``-o -`` clean)."""
+    try:
+        items = crawler.stats.get_value("item_scraped_count", 0)
+        feeds = list(crawler.settings.getdict("FEEDS"))
+    except RuntimeError:
+        return
+    where = ", ".join(str(uri) for uri in feeds) or "no feed (use -O FILE)"
+    name = getattr(getattr(crawler, "spider", None), "name", "crawl")
+    print(f"{name}: {items} item(s) -> {where}", file=sys.stderr, flush=True)
+
+
+def _finish_reason(crawler: Crawler) -> str | None:
+    try:
+        return crawler.stats.get_value("finish_reason")
+    except RuntimeError:
+        return None

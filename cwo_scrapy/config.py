@@ -1,0 +1,70 @@
+"""Up-front validation of the project's ``CWO_*`` settings.
+
+Components read their settings once with Scrapy's typed getters; a value of the wrong type
+(``-s CWO_SESSION_MAX_RETRIES=abc``) would otherwise surface as a ``ValueError`` traceback from
+deep inside a ``from_crawler``. Commands call :func:`check_settings` first and turn the first
+problem into a one-line error that names the setting and the value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from scrapy.settings import BaseSettings
+
+from cwo_scrapy import settings as defaults
+
+# Settings whose value is one of a closed set (an import path is also allowed where noted).
+CHOICES: dict[str, tuple[tuple[str, ...], bool]] = {
+    "CWO_CAPTCHA_RESOLVER": (("browser", "capsolver", "static"), True),
+    "CWO_SESSION_STORE": (("json", "redis"), False),
+}
+
+
+class SettingsError(ValueError):
+    """A ``CWO_*`` setting has a value of the wrong type or outside its range."""
+
+
+def _defaults() -> Iterator[tuple[str, Any]]:
+    for name in dir(defaults):
+        if name.startswith("CWO_"):
+            yield name, getattr(defaults, name)
+
+
+def problems(settings: BaseSettings) -> Iterator[str]:
+    """One line per invalid ``CWO_*`` setting, typed after its documented default."""
+    for name, default in _defaults():
+        raw = settings.get(name)
+        if raw is None or raw is default:
+            continue
+        try:
+            if isinstance(default, bool):
+                settings.getbool(name)
+            elif isinstance(default, int):
+                value = settings.getint(name)
+                if value < 0:
+                    yield f"{name}={raw!r}: must not be negative"
+            elif isinstance(default, float):
+                value = settings.getfloat(name)
+                if value < 0:
+                    yield f"{name}={raw!r}: must not be negative"
+            elif isinstance(default, list):
+                settings.getlist(name)
+        except (TypeError, ValueError):
+            kind = {bool: "true or false", int: "an integer", float: "a number"}.get(
+                type(default), type(default).__name__
+            )
+            yield f"{name}={raw!r}: expected {kind}"
+    for name, (choices, import_path_ok) in CHOICES.items():
+        value = settings.get(name)
+        if value is None or value in choices or (import_path_ok and "." in str(value)):
+            continue
+        allowed = ", ".join(choices) + (", or an import path" if import_path_ok else "")
+        yield f"{name}={value!r}: expected one of {allowed}"
+
+
+def check_settings(settings: BaseSettings) -> None:
+    """Raise :class:`SettingsError` naming the first invalid ``CWO_*`` setting."""
+    for problem in problems(settings):
+        raise SettingsError(f"invalid setting {problem}")

@@ -1,0 +1,211 @@
+"""``scrapy crawl wheel_size``: front/rear wheel-size ranges per vehicle and preference choice.
+
+For each vehicle in scope and each chosen combination of fitment preferences, page 1 of
+``store/wheels`` is fetched and one :class:`WheelSizeItem` is yielded.
+
+Arguments (``-a NAME=VALUE``, any subset):
+
+- ``year=YYYY``, ``make=MAKE``, ``model=MODEL``, ``limit=N``: scope, as for ``fitment``;
+- ``suspension=...``, ``modification=...``, ``rubbing=...``: override the default choice for
+  that axis (values as the site lists them, e.g. ``-a "suspension=Leveling Kit"``). A value the
+  vehicle type does not offer skips that type's vehicles with a warning
+  (stat ``cwo/wheel_size/combination_not_offered``);
+- ``combos=default`` (default): one combination per vehicle, the stock choice, i.e. the first
+  element of each of the vehicle type's lists (``Stock`` / ``No Trimming`` /
+  ``No rubbing or scrubbing`` on trucks), with the overrides above applied;
+- ``combos=all``: the cartesian product suspension x modification x rubbing of the type's lists
+  (hundreds of pages per vehicle; overrides then fix their axis to one value).
+
+Output: ``data/wheel_sizes.jsonl`` (overwritten; ``-O``/``-o`` on the command line replace it).
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from typing import Any, ClassVar
+
+import scrapy
+
+from cwo_scrapy.cascade import CascadeSpider, OptionLists, vehicle_key
+from cwo_scrapy.items import WheelSizeItem
+from cwo_scrapy.parsing import FitRanges, ParseError, VehicleRecord, parse_fit_ranges
+from cwo_scrapy.spiderargs import parse_choice, parse_text
+
+logger = logging.getLogger(__name__)
+
+Combo = tuple[str, str, str]  # suspension, modification, rubbing
+
+
+def wheel_size_item(v: VehicleRecord, combo: Combo, ranges: FitRanges, url: str) -> WheelSizeItem:
+    """The item for one store page of one vehicle and combination."""
+    front, rear = ranges.front, ranges.rear
+    return WheelSizeItem(
+        year=v.year,
+        make=v.make,
+        model=v.model,
+        trim=v.trim,
+        drive=v.drive,
+        chassis_id=v.chassis_id,
+        vehicle_type=v.vehicle_type,
+        suspension=combo[0],
+        modification=combo[1],
+        rubbing=combo[2],
+        staggered=ranges.staggered,
+        bolt_pattern_mm=ranges.bolt_pattern_mm,
+        bolt_pattern_in=ranges.bolt_pattern_in,
+        front_diameter_min_in=front.diameter_min_in,
+        front_diameter_max_in=front.diameter_max_in,
+        front_width_min_in=front.width_min_in,
+        front_width_max_in=front.width_max_in,
+        front_offset_min_mm=front.offset_min_mm,
+        front_offset_max_mm=front.offset_max_mm,
+        rear_diameter_min_in=rear.diameter_min_in,
+        rear_diameter_max_in=rear.diameter_max_in,
+        rear_width_min_in=rear.width_min_in,
+        rear_width_max_in=rear.width_max_in,
+        rear_offset_min_mm=rear.offset_min_mm,
+        rear_offset_max_mm=rear.offset_max_mm,
+        url=url,
+    )
+
+
+class WheelSizeSpider(CascadeSpider):
+    """Wheel-size ranges from the store page (see the module docstring for the arguments)."""
+
+    name = "wheel_size"
+    allowed_arguments = CascadeSpider.allowed_arguments | {
+        "suspension",
+        "modification",
+        "rubbing",
+        "combos",
+    }
+    custom_settings: ClassVar[dict[str, Any]] = {
+        "FEEDS": {"data/wheel_sizes.jsonl": {"format": "jsonl", "overwrite": True}},
+    }
+
+    @classmethod
+    def parse_arguments(cls, kwargs: Mapping[str, Any]) -> dict[str, Any]:
+        parsed = super().parse_arguments(kwargs)
+        parsed["combos"] = parse_choice(kwargs, "combos", ("default", "all")) or "default"
+        parsed["overrides"] = {
+            axis: value
+            for axis in ("suspension", "modification", "rubbing")
+            if (value := parse_text(kwargs, axis)) is not None
+        }
+        return parsed
+
+    def apply_arguments(self, parsed: dict[str, Any]) -> None:
+        self.combos: str = parsed["combos"]
+        self.overrides: dict[str, str] = parsed["overrides"]
+        self._waiting: dict[str, list[VehicleRecord]] = defaultdict(list)
+        self._remaining: dict[tuple[int, str, str, str, str], int] = {}
+        self._combos_by_type: dict[str, list[Combo]] = {}
+
+    # -- combinations -------------------------------------------------------------------------
+    def combinations(self, vehicle_type: str, options: OptionLists) -> list[Combo]:
+        """The combinations to fetch for a vehicle type, given its lists."""
+        axes: dict[str, list[str]] = {
+            "suspension": options.suspension,
+            "modification": options.modification,
+            "rubbing": options.rubbing,
+        }
+        for axis, value in self.overrides.items():
+            if value not in axes[axis]:
+                self.inc("wheel_size/combination_not_offered")
+                logger.warning(
+                    "%s=%r is not offered for vehicle type %r (offered: %s); skipping its vehicles",
+                    axis,
+                    value,
+                    vehicle_type,
+                    ", ".join(axes[axis]),
+                )
+                return []
+            axes[axis] = [value]
+        if self.combos == "default":
+            return [(axes["suspension"][0], axes["modification"][0], axes["rubbing"][0])]
+        return list(itertools.product(axes["suspension"], axes["modification"], axes["rubbing"]))
+
+    # -- cascade hooks ------------------------------------------------------------------------
+    def on_vehicle(self, vehicle: VehicleRecord) -> Iterable[Any]:
+        if self.options_failed(vehicle.vehicle_type):
+            self.vehicle_failed("no_option_lists")
+            return
+        options, requests = self.options_for(vehicle)
+        if options is None:
+            self._waiting[vehicle.vehicle_type].append(vehicle)
+            yield from requests
+            return
+        yield from self._store_requests(vehicle)
+
+    def on_options(self, vehicle_type: str, options: OptionLists | None) -> Iterable[Any]:
+        if options is not None:
+            self._combos_by_type[vehicle_type] = self.combinations(vehicle_type, options)
+        for vehicle in self._waiting.pop(vehicle_type, []):
+            if options is None:
+                self.vehicle_failed("no_option_lists")
+                continue
+            yield from self._store_requests(vehicle)
+
+    def _store_requests(self, v: VehicleRecord) -> Iterable[scrapy.Request]:
+        if v.vehicle_type not in self._combos_by_type:
+            lists, _ = self.options_for(v)
+            assert lists is not None
+            self._combos_by_type[v.vehicle_type] = self.combinations(v.vehicle_type, lists)
+        combos = self._combos_by_type[v.vehicle_type]
+        if not combos:
+            self.vehicle_done()
+            return
+        self._remaining[vehicle_key(v)] = len(combos)
+        for combo in combos:
+            url = self.urls.store_wheels(
+                year=v.year,
+                make=v.make,
+                model=v.model,
+                trim=v.trim,
+                drive=v.drive,
+                chassis=v.chassis_id,
+                vehicle_type=v.vehicle_type,
+                suspension=combo[0],
+                modification=combo[1],
+                rubbing=combo[2],
+            )
+            yield self.page_request(url, self.parse_store, vehicle=v, combo=combo, source_url=url)
+
+    def _combo_finished(self, v: VehicleRecord) -> None:
+        key = vehicle_key(v)
+        self._remaining[key] -= 1
+        if self._remaining[key] == 0:
+            del self._remaining[key]
+            self.vehicle_done()
+
+    def parse_store(
+        self,
+        response: scrapy.http.Response,
+        vehicle: VehicleRecord,
+        combo: Combo,
+        source_url: str,
+    ) -> Iterable[WheelSizeItem]:
+        self._received(response)
+        try:
+            ranges = parse_fit_ranges(response.body)
+        except ParseError as exc:
+            self.inc("parse_errors/store")
+            self.on_store_failure(response.request, "parse_error")
+            logger.error("Cannot parse store page %s: %s", response.url, exc)
+            return
+        if ranges is None:
+            self.inc("wheel_size/no_fit_range")
+            logger.warning("Store page without fit ranges: %s", response.url)
+            self._combo_finished(vehicle)
+            return
+        yield wheel_size_item(vehicle, combo, ranges, source_url)
+        self._combo_finished(vehicle)
+
+    def on_store_failure(self, request: scrapy.Request, what: str) -> Iterable[Any]:
+        self._failures += 1
+        self.inc(f"wheel_size/store_failed/{what}")
+        self._combo_finished(request.cb_kwargs["vehicle"])
+        return ()
