@@ -150,6 +150,9 @@ class CascadeSpider(scrapy.Spider):
         self._type_queue: list[str] = []
         self._type_busy = False
         self._closing = False
+        # In cluster mode another worker may see the lists that contain the make/model, so
+        # this process's counters cannot prove a scope value absent: the check is skipped.
+        self._scope_checks = True
 
     def apply_arguments(self, parsed: dict[str, Any]) -> None:
         """Store subclass-specific parsed arguments (hook)."""
@@ -162,6 +165,7 @@ class CascadeSpider(scrapy.Spider):
             site_url=settings.get("CWO_SITE_URL") or CwoUrls.site_url,
             api_url=settings.get("CWO_API_URL") or CwoUrls.api_url,
         )
+        spider._scope_checks = not settings.getbool("CWO_CLUSTER")
         crawler.signals.connect(spider._on_idle, signal=signals.spider_idle)
         return spider
 
@@ -566,6 +570,8 @@ class CascadeSpider(scrapy.Spider):
     def _check_scope(self) -> None:
         """Once every list that could contain the make/model arrived, check they were found."""
         out = self._outstanding
+        if not self._scope_checks:
+            return
         if (
             self.scope.make is not None
             and out["years"] == 0
@@ -596,10 +602,13 @@ class CascadeSpider(scrapy.Spider):
         stats = self.crawler.stats.get_stats()
         errors = sum(v for k, v in stats.items() if k.startswith("spider_exceptions/"))
         if self._failures or errors:
-            self.close_message = (
+            message = (
                 f"{self._failures} failed request(s) or parse error(s) and {errors} spider "
                 "error(s); some data is missing, see the log and the cwo/* stats"
             )
-            logger.error("Crawl incomplete: %s", self.close_message)
-            self._closing = True
+            if message != self.close_message:
+                logger.error("Crawl incomplete: %s", message)
+                self.close_message = message
+            # Raised on every idle signal, not latched: in cluster mode an extension may keep
+            # the spider open (DontCloseSpider) on one call and let it close on a later one.
             raise CloseSpider(REASON_INCOMPLETE)

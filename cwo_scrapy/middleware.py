@@ -141,6 +141,7 @@ class SessionMiddleware:
             state = self._ensure_fresh(self.store.load())
         except SessionFileError as exc:
             logger.error("Session store unusable: %s", exc)
+            self._close_message(str(exc))
             raise CloseSpider("session_store_error") from None
         self._install(state, reset=False)
         self._next_sync = time.monotonic() + self.sync_interval
@@ -618,12 +619,20 @@ class SessionMiddleware:
                 self._failures,
                 CLOSE_REASON,
             )
+            self._close_message(
+                f"{self._failures} consecutive failed resolutions with the "
+                f"{self.resolver_name!r} resolver; last: {message}"
+            )
             task = asyncio.ensure_future(
                 self.crawler.engine.close_spider_async(reason=CLOSE_REASON)
             )
             self._tasks.add(task)
             task.add_done_callback(self._task_done)
         raise ResolutionError(message)
+
+    def _close_message(self, message: str) -> None:
+        """Why the session closed the crawl, for ``scrapy crawl``'s one-line error (no secrets)."""
+        self.crawler.stats.set_value(f"{STATS_PREFIX}close_message", message)
 
     def _task_done(self, task: asyncio.Future[Any]) -> None:
         self._tasks.discard(task)

@@ -4,7 +4,8 @@
   (``cwo_scrapy.items``): a malformed item is dropped with a warning and the stat
   ``cwo/items_dropped/<reason>`` instead of reaching the output.
 - :class:`DuplicateGuardPipeline` drops a second item for the same vehicle (and, for wheel sizes,
-  the same preference combination): stat ``cwo/items_dropped/duplicate``.
+  the same preference combination), also one already in a feed the crawl appends to: stat
+  ``cwo/items_dropped/duplicate``.
 - :class:`LineFlushJsonLinesExporter` is registered for the ``jsonl``/``jsonlines`` feed formats:
   it writes each line with one write and flushes it, so a crawl killed at any instant (even
   ``kill -9``) leaves only complete lines in the file. Measured cost: see the class docstring.
@@ -14,11 +15,15 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import logging
 import math
 import types
 import typing
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union
+from urllib.parse import urlparse
+from urllib.request import url2pathname
 
 from scrapy.exceptions import DropItem
 from scrapy.exporters import JsonLinesItemExporter
@@ -116,7 +121,12 @@ class ValidationPipeline:
 
 
 class DuplicateGuardPipeline:
-    """Drops a repeated item (same identity); keeps 8-byte digests to bound memory."""
+    """Drops a repeated item (same identity); keeps 8-byte digests to bound memory.
+
+    Items already in a JSON-lines feed that this crawl appends to (``-o``, or ``overwrite:
+    False``) count as seen: a crawl resumed after ``kill -9`` re-fetches what was in flight, and
+    its items must not be written twice.
+    """
 
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
@@ -126,17 +136,65 @@ class DuplicateGuardPipeline:
     def from_crawler(cls, crawler: Crawler) -> Self:
         return cls(crawler)
 
+    def open_spider(self) -> None:
+        preloaded = sum(self._preload(path) for path in _appended_jsonl_feeds(self.crawler))
+        if preloaded:
+            self.crawler.stats.set_value("cwo/items_already_in_feed", preloaded)
+            logger.info("Duplicate guard: %d item(s) already in the appended feed", preloaded)
+
+    def _preload(self, path: Path) -> int:
+        count = 0
+        try:
+            with path.open("rb") as fh:
+                for line in fh:
+                    try:
+                        data = json.loads(line)
+                    except ValueError:
+                        continue
+                    cls = WheelSizeItem if "suspension" in data else FitmentItem
+                    if isinstance(data, dict) and all(f in data for f in IDENTITY[cls]):
+                        self.seen.add(_digest(cls, [data[f] for f in IDENTITY[cls]]))
+                        count += 1
+        except FileNotFoundError:
+            return 0
+        return count
+
     def process_item(self, item: Any) -> Any:
         fields = IDENTITY.get(type(item))
         if fields is None:
             return item
-        key = "\x1f".join([type(item).__name__, *(str(getattr(item, f)) for f in fields)])
-        digest = hashlib.blake2b(key.encode(), digest_size=8).digest()
+        digest = _digest(type(item), [getattr(item, f) for f in fields])
         if digest in self.seen:
             self.crawler.stats.inc_value("cwo/items_dropped/duplicate")
-            raise DropItem(f"duplicate {type(item).__name__}: {key.replace(chr(31), ' / ')}")
+            key = " / ".join(str(getattr(item, f)) for f in fields)
+            raise DropItem(f"duplicate {type(item).__name__}: {key}")
         self.seen.add(digest)
         return item
+
+
+def _digest(cls: type, values: list[Any]) -> bytes:
+    key = "\x1f".join([cls.__name__, *(str(v) for v in values)])
+    return hashlib.blake2b(key.encode(), digest_size=8).digest()
+
+
+def _appended_jsonl_feeds(crawler: Crawler) -> list[Path]:
+    """Local JSON-lines feeds this crawl appends to (not truncated at start)."""
+    params = {"name": crawler.spider.name}
+    paths: list[Path] = []
+    for uri, options in crawler.settings.getdict("FEEDS").items():
+        options = options or {}
+        if options.get("overwrite") or options.get("format") not in ("jsonl", "jsonlines"):
+            continue
+        try:
+            uri = str(uri) % params
+        except (KeyError, ValueError, TypeError):
+            continue
+        parsed = urlparse(uri)
+        if parsed.scheme == "file":
+            paths.append(Path(url2pathname(parsed.path)))
+        elif parsed.scheme == "" or len(parsed.scheme) == 1:  # a path (or a Windows drive)
+            paths.append(Path(uri))
+    return paths
 
 
 class LineFlushJsonLinesExporter(JsonLinesItemExporter):

@@ -1,15 +1,16 @@
 """Scrapy settings for cwo-scrapy.
 
 Every project setting starts with ``CWO_``; components read them once in ``from_crawler`` with
-typed getters and fall back to the defaults documented here. The defaults target the real site
-politely; ``scrapy replica`` prints the ``-s`` flags that point a crawl at the offline replica,
-and ``cwo_scrapy.profiles.FAST`` is the documented profile for replica runs and benchmarks.
+typed getters, and ``scrapy crawl`` checks their types first (``cwo_scrapy.config``). The
+defaults target the real site politely; ``scrapy replica`` prints the ``-s`` flags that point a
+crawl at the offline replica, and ``-s CWO_PROFILE=fast`` (``cwo_scrapy.profiles``) is the
+profile for replica runs and benchmarks. README.md lists every setting.
 """
 
 BOT_NAME = "cwo_scrapy"
 SPIDER_MODULES = ["spiders"]
 NEWSPIDER_MODULE = "spiders"
-COMMANDS_MODULE = "cwo_scrapy.commands"
+COMMANDS_MODULE = "cwo_scrapy.commands"  # scrapy replica, cleansession, and crawl's exit codes
 
 TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
 FEED_EXPORT_ENCODING = "utf-8"
@@ -21,7 +22,7 @@ CWO_SITE_URL = "https://www.customwheeloffset.com"
 # Base URL of the fitment JSON API (years, makes, models, trims, drives, vehicle record).
 CWO_API_URL = "https://www.enthusiastenterprises.us/fitment/vehicle/co"
 
-# --- Politeness (real site) -------------------------------------------------------------------
+# --- Politeness (the real site; CWO_PROFILE=fast replaces these for the replica) --------------
 CONCURRENT_REQUESTS = 8
 CONCURRENT_REQUESTS_PER_DOMAIN = 4
 DOWNLOAD_DELAY = 0.5
@@ -32,23 +33,41 @@ AUTOTHROTTLE_TARGET_CONCURRENCY = 2.0
 RETRY_TIMES = 5
 # 202/405 are WAF answers handled by the session middleware, never cached or retried blindly.
 HTTPCACHE_IGNORE_HTTP_CODES = [202, 401, 403, 405, 429]
+# Scrapy's default of 100 spawns 100 asyncio tasks per callback output and halves throughput
+# here. Measured with `scrapy crawl X -a year=2022 -s CWO_PROFILE=fast -s
+# CWO_SESSION_ENABLED=False` on a local replica (2,534 vehicles, 2 cores, wall time):
+#   fitment     CONCURRENT_ITEMS=100: 18.2 s / 19.0 s   16: 10.2 / 9.9   4: 9.6 / 9.4   1: 9.5 / 9.3
+#   wheel_size  CONCURRENT_ITEMS=100: 35.5 s            4: 18.9          1: 18.7
+# Below 16 the differences are noise; 4 keeps a little parallelism for async pipelines.
+CONCURRENT_ITEMS = 4
+CWO_PROFILE = "polite"  # "polite" (these values) or "fast" (replica and benchmarks)
+# 429: honour Retry-After by pausing the download slot, then retry (cwo_scrapy/retry_after.py).
+CWO_RETRY_AFTER_ENABLED = True
+CWO_RETRY_AFTER_MAX = 120.0  # longest pause honoured, seconds
+CWO_RETRY_AFTER_TIMES = 5  # retries of one request after a 429
 
-# --- Session management ---------------------------------------------------------------------
-# See cwo_scrapy/session/ (store) and cwo_scrapy/middleware.py (orchestration).
+# --- Session management (cwo_scrapy/session/ store, cwo_scrapy/middleware.py) ----------------
 CWO_SESSION_ENABLED = True
 CWO_SESSION_FILE = "data/custom_wheel_offset_temp.json"
-CWO_SESSION_STORE = "json"  # "json" or "redis"
+CWO_SESSION_STORE = "json"  # "json" (CWO_SESSION_FILE) or "redis" (CWO_REDIS_URL)
 CWO_REDIS_URL = "redis://127.0.0.1:6379/0"
-CWO_COOKIEJAR = "cwo"
-CWO_SESSION_MAX_AGE = 24 * 3600
+CWO_COOKIEJAR = "cwo"  # the one cookiejar key both spiders share
+CWO_SESSION_MAX_AGE = 24 * 3600  # seconds; an older session starts fresh (new User-Agent)
 CWO_SESSION_MAX_RETRIES = 3  # session retries per request
 CWO_SESSION_MAX_FAILED_RESOLUTIONS = 3  # consecutive failures -> close "session_unrecoverable"
-CWO_CAPTCHA_RESOLVER = "browser"  # browser | capsolver | static | import path
-CWO_RESOLVER_TIMEOUT = 120.0
+CWO_SESSION_INIT_URL = ""  # GET that starts a PHP session after a 401; "" = the site home page
+CWO_SESSION_SYNC_INTERVAL = 30.0  # s between cheap store checks for other processes' changes
+CWO_OPTIONS_SESSION_RESTARTS = 2  # ymm-temp.php "set" again after a 401 (middleware disabled)
+
+# Resolvers (cwo_scrapy/resolvers/): browser | capsolver | static | an import path.
+CWO_CAPTCHA_RESOLVER = "browser"
+CWO_RESOLVER_TIMEOUT = 120.0  # seconds one resolution may take
 CWO_BROWSER_EXECUTABLE = "/usr/bin/chromium"
 CWO_BROWSER_HEADLESS = True
+CWO_BROWSER_HEADED_TIMEOUT = 600.0  # headed browser: time a person gets to solve a captcha
 CWO_CAPSOLVER_API_KEY = ""  # or the CAPSOLVER_API_KEY environment variable
 CWO_CAPSOLVER_API_URL = "https://api.capsolver.com"
+CWO_CAPSOLVER_POLL_INTERVAL = 3.0  # s between getTaskResult polls
 CWO_AWS_WAF_TOKEN = ""  # for the static resolver, or the CWO_AWS_WAF_TOKEN environment variable
 
 # One User-Agent per session, chosen through scrapy-fake-useragent's providers. The fallback
@@ -65,11 +84,17 @@ USER_AGENT = FAKEUSERAGENT_FALLBACK
 # Chrome UAs only: the browser resolver runs Chromium, and the token is bound to the UA it used.
 FAKE_USERAGENT_RANDOM_UA_TYPE = "chrome"
 
-# --- Spiders, items, output, progress (H5: cwo_scrapy/{pipelines,progress,retry_after,profiles}.py)
-# Named profile applied by cwo_scrapy.profiles.ProfileAddon: "polite" (these values) or "fast"
-# (replica and benchmarks: no delays, no AutoThrottle, high concurrency; see profiles.FAST).
-CWO_PROFILE = "polite"
-ADDONS = {"cwo_scrapy.profiles.ProfileAddon": 0}
+# --- Components -----------------------------------------------------------------------------
+DOWNLOADER_MIDDLEWARES = {
+    # 585: process_request before CookiesMiddleware (700) so the cookiejar key it sets is the
+    # jar Scrapy uses; process_response after CookiesMiddleware (Set-Cookie already in the jar)
+    # and HttpCompressionMiddleware (590, decompressed bodies for the "Human Verification"
+    # check), and before RetryMiddleware (550), so WAF 202/405 and 401/403 become session
+    # retries instead of blind retries or interstitials handed to callbacks.
+    "cwo_scrapy.middleware.SessionMiddleware": 585,
+    # 555: after the session middleware in response order, before RetryMiddleware (550).
+    "cwo_scrapy.retry_after.RetryAfterMiddleware": 555,
+}
 ITEM_PIPELINES = {
     "cwo_scrapy.pipelines.ValidationPipeline": 100,  # drop malformed items: cwo/items_dropped/*
     "cwo_scrapy.pipelines.DuplicateGuardPipeline": 200,  # drop repeats: .../duplicate
@@ -81,36 +106,14 @@ FEED_EXPORTERS = {
 }
 EXTENSIONS = {"cwo_scrapy.progress.Progress": 500}
 CWO_PROGRESS_INTERVAL = 30.0  # seconds between progress lines; 0 disables
-# Retry-After on 429: pause the slot, then retry (runs before RetryMiddleware at 550).
-# (merged, so a DOWNLOADER_MIDDLEWARES block above, e.g. the session middleware's, is kept)
-DOWNLOADER_MIDDLEWARES = {
-    **globals().get("DOWNLOADER_MIDDLEWARES", {}),
-    "cwo_scrapy.retry_after.RetryAfterMiddleware": 555,
+ADDONS = {
+    "cwo_scrapy.profiles.ProfileAddon": 0,  # applies CWO_PROFILE
+    "cwo_scrapy.cluster.addon.ClusterAddon": 10,  # applies CWO_CLUSTER
 }
-CWO_RETRY_AFTER_ENABLED = True
-CWO_RETRY_AFTER_MAX = 120.0  # longest pause honoured, seconds
-CWO_RETRY_AFTER_TIMES = 5  # retries of one request after a 429
-CWO_OPTIONS_SESSION_RESTARTS = 2  # ymm-temp.php "set" again after a 401 (middleware disabled)
 
-# --- Session middleware (cwo_scrapy/middleware.py, cwo_scrapy/resolvers/) -------------------
-# 585: process_request before CookiesMiddleware (700) so the cookiejar key it sets is the jar
-# Scrapy uses; process_response after CookiesMiddleware (Set-Cookie already in the jar) and
-# HttpCompressionMiddleware (590, decompressed bodies for the "Human Verification" check), and
-# before RetryMiddleware (550), so WAF 202/405 and 401/403 become session retries.
-# (merged, so DOWNLOADER_MIDDLEWARES entries defined above are kept)
-DOWNLOADER_MIDDLEWARES = {
-    **globals().get("DOWNLOADER_MIDDLEWARES", {}),
-    "cwo_scrapy.middleware.SessionMiddleware": 585,
-}
-CWO_SESSION_INIT_URL = ""  # GET that starts a PHP session after a 401; "" = the site home page
-CWO_SESSION_SYNC_INTERVAL = 30.0  # s between cheap store checks for other processes' changes
-CWO_BROWSER_HEADED_TIMEOUT = 600.0  # headed browser: time a person gets to solve a captcha
-CWO_CAPSOLVER_POLL_INTERVAL = 3.0  # s between CapSolver getTaskResult polls
-
-# --- Cluster mode (H6: cwo_scrapy/cluster/, docs/cluster.md) ----------------------------------
-# CWO_CLUSTER=True (e.g. -s CWO_CLUSTER=True) switches to scrapy-redis's shared queue and
-# dupefilter on CWO_REDIS_URL, the Redis session store and one output file per worker.
-ADDONS = {**globals().get("ADDONS", {}), "cwo_scrapy.cluster.addon.ClusterAddon": 10}
+# --- Cluster mode (cwo_scrapy/cluster/, docs/cluster.md) ---------------------------------------
+# CWO_CLUSTER=True switches to scrapy-redis's shared queue and dupefilter on CWO_REDIS_URL, the
+# Redis session store and one output file per worker.
 CWO_CLUSTER = False
 CWO_CLUSTER_CRAWL_ID = ""  # "" = the spider name; workers with the same id share one crawl
 CWO_CLUSTER_WORKER_ID = ""  # "" = <host>-<pid>; also %(worker)s in FEEDS

@@ -176,6 +176,10 @@ class WheelSizeSpider(CascadeSpider):
 
     def _combo_finished(self, v: VehicleRecord) -> None:
         key = vehicle_key(v)
+        if key not in self._remaining:
+            # Scheduled by another cluster worker or by the run a JOBDIR crawl resumes: its
+            # item is written all the same; only this process's progress count skips it.
+            return
         self._remaining[key] -= 1
         if self._remaining[key] == 0:
             del self._remaining[key]

@@ -201,7 +201,12 @@ class ClusterScheduler(Scheduler):
         if getattr(self.spider, "close_message", None) is None:
             with contextlib.suppress(AttributeError):
                 self.spider.close_message = message  # shown by ``scrapy crawl`` on exit
-        task = asyncio.ensure_future(self.crawler.engine.close_spider_async(reason=reason))
+        # The scheduler opens before the spider_opened signal: closing right away would race
+        # the other components' spider_opened handlers (CoreStats then fails on close).
+        self.crawler.signals.connect(self._close_failed, signal=signals.spider_opened)
+
+    def _close_failed(self) -> None:
+        task = asyncio.ensure_future(self.crawler.engine.close_spider_async(reason=self.failed))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 

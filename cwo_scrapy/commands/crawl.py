@@ -15,10 +15,12 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING, Any
 
+from scrapy import signals
 from scrapy.commands.crawl import Command as ScrapyCrawlCommand
 from scrapy.exceptions import UsageError
 from scrapy.spiderloader import get_spider_loader
 
+from cwo_scrapy.config import SettingsError, check_settings
 from cwo_scrapy.profiles import ProfileError, profile_settings
 from cwo_scrapy.spiderargs import SpiderArgumentError
 
@@ -47,7 +49,8 @@ class Command(ScrapyCrawlCommand):
         assert self.settings is not None
         try:
             profile_settings(self.settings.get("CWO_PROFILE") or "polite")
-        except ProfileError as exc:
+            check_settings(self.settings)
+        except (ProfileError, SettingsError) as exc:
             _fail(str(exc), EXIT_USAGE)
         try:
             spidercls = get_spider_loader(self.settings).load(args[0])
@@ -68,15 +71,23 @@ class Command(ScrapyCrawlCommand):
             )
         assert self.crawler_process is not None
         crawler: Crawler = self._create_crawler(args[0])
+        closed: list[str] = []  # the signal's reason survives a close before stats were set up
+
+        def on_closed(reason: str) -> None:
+            closed.append(reason)
+
+        crawler.signals.connect(on_closed, signal=signals.spider_closed, weak=False)
         self.crawler_process.crawl(crawler, **opts.spargs)
         self.crawler_process.start()
         if self.crawler_process.bootstrap_failed:
             _fail("the crawl could not start; see the log above", EXIT_CRAWL_FAILED)
-        reason = _finish_reason(crawler)
+        reason = closed[-1] if closed else _stat(crawler, "finish_reason")
         _print_summary(crawler)
         if reason not in (None, "finished"):
             spider: Any = getattr(crawler, "spider", None)
-            detail = getattr(spider, "close_message", None)
+            detail = getattr(spider, "close_message", None) or _stat(
+                crawler, "cwo_session/close_message"
+            )
             _fail(
                 f"crawl closed with reason {reason!r}" + (f": {detail}" if detail else ""),
                 EXIT_CRAWL_FAILED,
@@ -95,8 +106,8 @@ def _print_summary(crawler: Crawler) -> None:
     print(f"{name}: {items} item(s) -> {where}", file=sys.stderr, flush=True)
 
 
-def _finish_reason(crawler: Crawler) -> str | None:
+def _stat(crawler: Crawler, key: str) -> Any:
     try:
-        return crawler.stats.get_value("finish_reason")
+        return crawler.stats.get_value(key)
     except RuntimeError:
         return None

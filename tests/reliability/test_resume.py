@@ -5,7 +5,7 @@ the in-flight requests finish, their items are written, the pending ones are kep
 directory, so the resumed run adds exactly the rest. After SIGKILL, requests that were in
 flight, and with Scrapy's JOBDIR even the pending queue, are lost; the resumed run fetches
 them again. Contract: nothing is lost or altered (tested); each vehicle once in the feed is
-the target (an xfail test documents today's gap).
+the target.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from __future__ import annotations
 import signal
 from pathlib import Path
 
-import pytest
 from reliability_helpers import count, line_count, report, start_crawl, wait_for
 
 from bench.common import FITMENT_KEY, Comparison, compare, fitment_truth
@@ -89,14 +88,6 @@ def test_sigkill_then_resume_loses_nothing(replica_factory, tmp_path: Path) -> N
     assert comparison.invalid_lines == 0, figures
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "Known gap: after SIGKILL Scrapy's JOBDIR queue is not persisted, the resumed run "
-        "re-crawls, and DuplicateGuardPipeline only knows items of its own run. Fix: seed the "
-        "guard from the feed being appended to (cwo_scrapy/pipelines.py)."
-    ),
-)
 def test_sigkill_then_resume_writes_each_vehicle_once(replica_factory, tmp_path: Path) -> None:
     """kill -9 a JOBDIR crawl mid-way, run the same command again: no vehicle is in the feed
     twice (items the killed run already wrote are not written again)."""

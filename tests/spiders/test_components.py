@@ -18,7 +18,7 @@ from cwo_scrapy.pipelines import (
     ValidationPipeline,
     validation_errors,
 )
-from cwo_scrapy.profiles import FAST, ProfileAddon, ProfileError
+from cwo_scrapy.profiles import ProfileAddon, ProfileError
 from cwo_scrapy.progress import format_eta, progress_line
 from cwo_scrapy.replica import truth
 from cwo_scrapy.retry_after import parse_retry_after
@@ -153,7 +153,6 @@ def test_fast_profile_overrides_project_settings_but_not_the_command_line() -> N
     ProfileAddon().update_settings(settings)
     assert settings.getfloat("DOWNLOAD_DELAY") == 0
     assert settings.getbool("AUTOTHROTTLE_ENABLED") is False
-    assert settings.getint("CONCURRENT_ITEMS") == FAST["CONCURRENT_ITEMS"] < 100
     assert settings.getint("CONCURRENT_REQUESTS") == 3
 
 
@@ -163,6 +162,8 @@ def test_polite_profile_keeps_settings_py() -> None:
     ProfileAddon().update_settings(settings)
     assert settings.getbool("AUTOTHROTTLE_ENABLED") is True
     assert settings.getfloat("DOWNLOAD_DELAY") > 0
+    # measured: Scrapy's default of 100 halves crawl throughput here (see settings.py)
+    assert settings.getint("CONCURRENT_ITEMS") < 100
 
 
 def test_unknown_profile_is_an_error() -> None:
