@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import subprocess
 import sys
 import time
@@ -43,6 +44,12 @@ def _count_and_check(kind: str, path: Path, *, year: int | None, site_url: str) 
         return json.dumps(d, sort_keys=True)
 
     return len(got), sorted(map(key, got)) == sorted(map(key, expected))
+
+
+def _stat(log: Path, name: str) -> int:
+    """A counter from the stats dump at the end of a crawl log (0 when absent)."""
+    found = re.findall(rf"'{re.escape(name)}': (\d+)", log.read_text(encoding="utf-8"))
+    return int(found[-1]) if found else 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -90,7 +97,8 @@ def main(argv: list[str] | None = None) -> int:
             ok &= exact
             print(
                 f"{spider}: {count} items in {out.relative_to(ROOT)} ({wall:.1f} s); "
-                f"equals the replica's ground truth: {'yes' if exact else 'NO'}; log: "
+                f"equals the replica's ground truth: {'yes' if exact else 'NO'}; "
+                f"challenge resolutions: {_stat(log, 'cwo_session/resolutions')}; log: "
                 f"{log.relative_to(ROOT)}"
             )
         stats = replica.stats()

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import logging
@@ -79,16 +80,21 @@ def _type_ok(value: Any, hint: Any) -> bool:
     return isinstance(value, hint)
 
 
+@functools.cache
+def _field_hints(cls: type) -> tuple[tuple[str, Any], ...]:
+    """(field, resolved annotation) pairs; cached: resolving string annotations is costly."""
+    hints = typing.get_type_hints(cls)
+    return tuple((f.name, hints[f.name]) for f in dataclasses.fields(cls))
+
+
 def validation_errors(item: Any) -> list[str]:
     """Reasons an item is malformed (empty list: valid). Pure, for tests and the pipeline."""
     if type(item) not in ITEM_CLASSES:
         return [f"unexpected_class/{type(item).__name__}"]
-    hints = typing.get_type_hints(type(item))
     errors: list[str] = []
-    for f in dataclasses.fields(item):
-        value = getattr(item, f.name, None)
-        if not _type_ok(value, hints[f.name]):
-            errors.append(f"wrong_type/{f.name}")
+    for name, hint in _field_hints(type(item)):
+        if not _type_ok(getattr(item, name, None), hint):
+            errors.append(f"wrong_type/{name}")
     for name in REQUIRED_TEXT:
         value = getattr(item, name, None)
         if isinstance(value, str) and not value.strip():

@@ -38,6 +38,7 @@ CHROMIUM_ARGS = (
 TOKEN_COOKIE = "aws-waf-token"
 SESSION_COOKIE = "PHPSESSID"
 WALL_TITLE = "Human Verification"
+CAPTCHA_BUTTON = "#amzn-captcha-verify-button"
 _POLL = 0.2
 
 
@@ -121,7 +122,8 @@ class BrowserResolver:
 
     async def _solve(self, context: Any, ctx: ResolveContext, deadline: float) -> Resolution:
         page = await context.new_page()
-        main = {"challenged": True, "status": 0}
+        main = {"challenged": True, "status": 0, "loads": 0}
+        clicked_on = -1  # the main-frame load whose captcha "Begin" button was pressed
 
         def on_response(response: Response) -> None:
             try:
@@ -134,6 +136,7 @@ class BrowserResolver:
                 return
             main["status"] = response.status
             main["challenged"] = "x-amzn-waf-action" in response.headers
+            main["loads"] += 1
 
         page.on("response", on_response)
         try:
@@ -162,6 +165,11 @@ class BrowserResolver:
                         user_agent=ctx.user_agent,
                         phpsessid=jar.get(SESSION_COOKIE),
                     )
+            if main["challenged"] and clicked_on != main["loads"] and await _press_begin(page):
+                # A CAPTCHA interstitial starts with a "Begin" button; pressing it is what a
+                # person does first (in headed mode the puzzle that may follow is theirs).
+                clicked_on = main["loads"]
+                logger.info("Browser resolver: pressed the captcha's Begin button")
             await asyncio.sleep(_POLL)
         raise ResolutionError(
             f"browser resolver: no new token within {ctx.timeout:g}s "
@@ -185,3 +193,15 @@ class BrowserResolver:
     async def close(self) -> None:
         async with self._launch_lock:
             await self._shutdown()
+
+
+async def _press_begin(page: Any) -> bool:
+    """Click AWS WAF's captcha "Begin" button if the page shows one; False otherwise."""
+    try:
+        button = page.locator(CAPTCHA_BUTTON)
+        if not await button.count() or not await button.first.is_visible():
+            return False
+        await button.first.click(timeout=2000)
+    except Exception:  # the page navigated away or the widget is not ready: try next tick
+        return False
+    return True

@@ -52,6 +52,32 @@ async def test_browser_resolver_passes_the_js_challenge_in_headless_chromium(
     assert json.loads(session_file.read_text())["aws_waf_token"]
 
 
+@pytest.mark.browser
+@deferred_f_from_coro_f
+async def test_browser_resolver_completes_the_captcha_begin_button_in_chromium(
+    replica_factory, chromium_path: str, tmp_path: Path
+) -> None:
+    """405 captcha wall: Chromium presses "Begin", the captcha script gets a voucher and the
+    token carries a captcha timestamp the replica accepts (a challenge-only token would not)."""
+    replica = replica_factory(waf="captcha")
+    settings = crawl_settings(
+        replica,
+        tmp_path / "session.json",
+        CWO_CAPTCHA_RESOLVER="browser",
+        CWO_BROWSER_EXECUTABLE=chromium_path,
+        CWO_RESOLVER_TIMEOUT=60.0,
+    )
+
+    crawler, items = await run_crawl(settings, urls=site_pages(replica, 3))
+
+    assert len(items) == 3
+    assert all(is_real_page(item) for item in items), items
+    stats = session_stats(crawler)
+    assert stats["resolutions"] == 1
+    assert stats["challenges_detected/captcha"] >= 1
+    assert replica.stats()["vouchers"] >= 1  # the token came through the captcha flow
+
+
 @deferred_f_from_coro_f
 async def test_capsolver_resolver_passes_a_challenge_through_the_solver_service(
     replica_factory, tmp_path: Path
