@@ -65,11 +65,18 @@ class BareSpider(scrapy.Spider):
 
 
 def bare_settings(concurrency: int) -> dict[str, Any]:
-    """Scrapy defaults, except the engine knobs the compared crawl also sets."""
+    """Scrapy defaults, except the engine knobs the compared crawl also sets.
+
+    ``CONCURRENT_ITEMS`` included: with Scrapy's default of 100 the bare crawl spawns 100
+    asyncio tasks per callback output even for an empty one, and would be a ceiling below us.
+    """
+    from cwo_scrapy import settings as project
+
     return {
         "TWISTED_REACTOR": "twisted.internet.asyncioreactor.AsyncioSelectorReactor",
         "CONCURRENT_REQUESTS": concurrency,
         "CONCURRENT_REQUESTS_PER_DOMAIN": concurrency,
+        "CONCURRENT_ITEMS": project.CONCURRENT_ITEMS,
         "DOWNLOAD_DELAY": 0,
         "ROBOTSTXT_OBEY": False,
         "LOG_LEVEL": "INFO",

@@ -104,7 +104,10 @@ FEED_EXPORTERS = {
     "jsonl": "cwo_scrapy.pipelines.LineFlushJsonLinesExporter",
     "jsonlines": "cwo_scrapy.pipelines.LineFlushJsonLinesExporter",
 }
-EXTENSIONS = {"cwo_scrapy.progress.Progress": 500}
+EXTENSIONS = {
+    "cwo_scrapy.progress.Progress": 500,
+    "cwo_scrapy.jobdir.JobdirGuard": 0,  # JOBDIR left by a killed run: start over safely
+}
 CWO_PROGRESS_INTERVAL = 30.0  # seconds between progress lines; 0 disables
 ADDONS = {
     "cwo_scrapy.profiles.ProfileAddon": 0,  # applies CWO_PROFILE

@@ -2,10 +2,10 @@
 
 The crawl appends (``-o``) to one feed in both runs. After SIGINT Scrapy shuts down gracefully:
 the in-flight requests finish, their items are written, the pending ones are kept in the job
-directory, so the resumed run adds exactly the rest. After SIGKILL, requests that were in
-flight, and with Scrapy's JOBDIR even the pending queue, are lost; the resumed run fetches
-them again. Contract: nothing is lost or altered (tested); each vehicle once in the feed is
-the target.
+directory, so the resumed run adds exactly the rest. After SIGKILL the job directory cannot be
+trusted (a queue file may be cut inside its header): ``cwo_scrapy.jobdir.JobdirGuard`` moves it
+aside and the resumed run starts over, while the duplicate guard, seeded from the appended
+feed, keeps every vehicle once in the output.
 """
 
 from __future__ import annotations
