@@ -17,7 +17,7 @@ host closes with ``site_unreachable``, so ``scrapy crawl`` can exit non-zero.
 from __future__ import annotations
 
 import logging
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -149,6 +149,7 @@ class CascadeSpider(scrapy.Spider):
         self._types: dict[str, _TypeState] = {}
         self._type_queue: list[str] = []
         self._type_busy = False
+        self._waiting: dict[str, list[VehicleRecord]] = defaultdict(list)
         self._closing = False
         # In cluster mode another worker may see the lists that contain the make/model, so
         # this process's counters cannot prove a scope value absent: the check is skipped.
@@ -396,13 +397,30 @@ class CascadeSpider(scrapy.Spider):
     def want_vehicle(self, year: int, make: str, model: str, trim: str, drive: str) -> bool:
         return True
 
-    # -- subclass hooks -----------------------------------------------------------------------
+    # -- vehicles wait for their type's option lists --------------------------------------------
     def on_vehicle(self, vehicle: VehicleRecord) -> Iterable[Any]:
-        """Called once per parsed vehicle record; yield items and requests."""
-        raise NotImplementedError
+        """Called once per parsed vehicle record: hands it on once its type's lists are known."""
+        if self.options_failed(vehicle.vehicle_type):
+            self.vehicle_failed("no_option_lists")
+            return
+        options, requests = self.options_for(vehicle)
+        if options is None:
+            self._waiting[vehicle.vehicle_type].append(vehicle)
+            yield from requests
+            return
+        yield from self.vehicle_ready(vehicle, options)
 
     def on_options(self, vehicle_type: str, options: OptionLists | None) -> Iterable[Any]:
         """Called once per vehicle type when its lists arrived (``None``: they cannot be had)."""
+        for vehicle in self._waiting.pop(vehicle_type, []):
+            if options is None:
+                self.vehicle_failed("no_option_lists")
+                continue
+            yield from self.vehicle_ready(vehicle, options)
+
+    # -- subclass hook ----------------------------------------------------------------------------
+    def vehicle_ready(self, vehicle: VehicleRecord, options: OptionLists) -> Iterable[Any]:
+        """A vehicle with its type's option lists: yield its items and requests."""
         raise NotImplementedError
 
     # -- fitment preference lists, once per vehicle type ------------------------------------------

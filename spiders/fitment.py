@@ -12,7 +12,6 @@ Output: ``data/fitment.jsonl`` (overwritten; ``-O``/``-o`` on the command line r
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any, ClassVar
 
@@ -65,26 +64,6 @@ class FitmentSpider(CascadeSpider):
         "FEEDS": {"data/fitment.jsonl": {"format": "jsonl", "overwrite": True}},
     }
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._waiting: dict[str, list[VehicleRecord]] = defaultdict(list)
-
-    def on_vehicle(self, vehicle: VehicleRecord) -> Iterable[Any]:
-        if self.options_failed(vehicle.vehicle_type):
-            self.vehicle_failed("no_option_lists")
-            return
-        options, requests = self.options_for(vehicle)
-        if options is None:
-            self._waiting[vehicle.vehicle_type].append(vehicle)
-            yield from requests
-            return
+    def vehicle_ready(self, vehicle: VehicleRecord, options: OptionLists) -> Iterable[Any]:
         yield fitment_item(vehicle, options)
         self.vehicle_done()
-
-    def on_options(self, vehicle_type: str, options: OptionLists | None) -> Iterable[Any]:
-        for vehicle in self._waiting.pop(vehicle_type, []):
-            if options is None:
-                self.vehicle_failed("no_option_lists")
-                continue
-            yield fitment_item(vehicle, options)
-            self.vehicle_done()

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
 
@@ -100,7 +99,6 @@ class WheelSizeSpider(CascadeSpider):
     def apply_arguments(self, parsed: dict[str, Any]) -> None:
         self.combos: str = parsed["combos"]
         self.overrides: dict[str, str] = parsed["overrides"]
-        self._waiting: dict[str, list[VehicleRecord]] = defaultdict(list)
         self._remaining: dict[tuple[int, str, str, str, str], int] = {}
         self._combos_by_type: dict[str, list[Combo]] = {}
 
@@ -128,26 +126,14 @@ class WheelSizeSpider(CascadeSpider):
             return [(axes["suspension"][0], axes["modification"][0], axes["rubbing"][0])]
         return list(itertools.product(axes["suspension"], axes["modification"], axes["rubbing"]))
 
-    # -- cascade hooks ------------------------------------------------------------------------
-    def on_vehicle(self, vehicle: VehicleRecord) -> Iterable[Any]:
-        if self.options_failed(vehicle.vehicle_type):
-            self.vehicle_failed("no_option_lists")
-            return
-        options, requests = self.options_for(vehicle)
-        if options is None:
-            self._waiting[vehicle.vehicle_type].append(vehicle)
-            yield from requests
-            return
-        yield from self._store_requests(vehicle)
-
+    # -- cascade hook ---------------------------------------------------------------------------
     def on_options(self, vehicle_type: str, options: OptionLists | None) -> Iterable[Any]:
         if options is not None:
             self._combos_by_type[vehicle_type] = self.combinations(vehicle_type, options)
-        for vehicle in self._waiting.pop(vehicle_type, []):
-            if options is None:
-                self.vehicle_failed("no_option_lists")
-                continue
-            yield from self._store_requests(vehicle)
+        yield from super().on_options(vehicle_type, options)
+
+    def vehicle_ready(self, vehicle: VehicleRecord, options: OptionLists) -> Iterable[Any]:
+        yield from self._store_requests(vehicle)
 
     def _store_requests(self, v: VehicleRecord) -> Iterable[scrapy.Request]:
         if v.vehicle_type not in self._combos_by_type:
