@@ -10,6 +10,7 @@ measured alike.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import sys
 from pathlib import Path
@@ -90,6 +91,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=64)
     args = parser.parse_args(argv)
     urls = [line.strip() for line in args.urls_file.read_text().splitlines() if line.strip()]
+    # Same process-level GC tuning as our crawl (cwo_scrapy.gctune), for a like-for-like ceiling.
+    from cwo_scrapy import settings as project
+
+    gc.set_threshold(*project.CWO_GC_THRESHOLD)
+    gc.freeze()
     process = AsyncCrawlerProcess(bare_settings(args.concurrency), install_root_handler=True)
     crawler = process.create_crawler(BareSpider)
     process.crawl(crawler, urls=urls)

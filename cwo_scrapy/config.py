@@ -50,11 +50,16 @@ def problems(settings: BaseSettings) -> Iterator[str]:
                 if value < 0:
                     yield f"{name}={raw!r}: must not be negative"
             elif isinstance(default, list):
-                settings.getlist(name)
+                values = settings.getlist(name)
+                if default and all(isinstance(v, int) for v in default):
+                    [int(v) for v in values]
         except (TypeError, ValueError):
-            kind = {bool: "true or false", int: "an integer", float: "a number"}.get(
-                type(default), type(default).__name__
-            )
+            kind = {
+                bool: "true or false",
+                int: "an integer",
+                float: "a number",
+                list: "a list of integers",
+            }.get(type(default), type(default).__name__)
             yield f"{name}={raw!r}: expected {kind}"
     for name, (choices, import_path_ok) in CHOICES.items():
         value = settings.get(name)

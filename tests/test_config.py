@@ -31,6 +31,7 @@ def test_the_shipped_defaults_are_valid() -> None:
         ("CWO_BROWSER_HEADLESS", "maybe", "expected true or false"),
         ("CWO_CAPTCHA_RESOLVER", "magic", "expected one of browser, capsolver, static"),
         ("CWO_SESSION_STORE", "mongo", "expected one of json, redis"),
+        ("CWO_GC_THRESHOLD", "lots,20,1000", "expected a list of integers"),
     ],
 )
 def test_a_bad_value_is_named_in_one_line(name: str, value: str, expected: str) -> None:
