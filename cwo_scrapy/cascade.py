@@ -289,14 +289,20 @@ class CascadeSpider(scrapy.Spider):
                 yield self.api_request(self.urls.makes(year), self.parse_makes, "makes", year=year)
         self._check_scope()
 
+    def _scoped_names(
+        self, response: scrapy.http.Response, level: str, field: str, wanted: str | None
+    ) -> list[str]:
+        """A make/model list, narrowed to the ``-a`` value in the site's spelling if one is set."""
+        names = self._parse(level, lambda b: parse_name_list(b, level), response) or []
+        if wanted is None:
+            return names
+        found = _match(wanted, names)
+        self._matched[field] |= found is not None
+        return [found] if found else []
+
     def parse_makes(self, response: scrapy.http.Response, year: int) -> Iterable[scrapy.Request]:
         self._received(response)
-        makes = self._parse("makes", lambda b: parse_name_list(b, "makes"), response)
-        if makes is not None and self.scope.make is not None:
-            found = _match(self.scope.make, makes)
-            self._matched["make"] |= found is not None
-            makes = [found] if found else []
-        for make in makes or []:
+        for make in self._scoped_names(response, "makes", "make", self.scope.make):
             if self._limit_reached():
                 break
             if self.want_make(year, make):
@@ -309,12 +315,7 @@ class CascadeSpider(scrapy.Spider):
         self, response: scrapy.http.Response, year: int, make: str
     ) -> Iterable[scrapy.Request]:
         self._received(response)
-        models = self._parse("models", lambda b: parse_name_list(b, "models"), response)
-        if models is not None and self.scope.model is not None:
-            found = _match(self.scope.model, models)
-            self._matched["model"] |= found is not None
-            models = [found] if found else []
-        for model in models or []:
+        for model in self._scoped_names(response, "models", "model", self.scope.model):
             if self._limit_reached():
                 break
             if self.want_model(year, make, model):
