@@ -68,7 +68,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         metavar="N",
         help="scale run on -a limit=N (default: the whole catalogue; 2000 with --quick)",
     )
-    parser.add_argument("--pairs", type=_positive, default=None, help="overhead pairs (5)")
+    parser.add_argument("--pairs", type=_positive, default=None, help="overhead pairs (9)")
     parser.add_argument(
         "--reliability", action="store_true", help="also run tests/reliability at full counts"
     )

@@ -3,8 +3,8 @@
 A first (unmeasured) fitment crawl of the slice records every URL it downloaded. Then, in one
 run, at the same concurrency and in interleaved rounds, bare Scrapy (``bench.bare``: Scrapy
 defaults only, no project code) fetches that list, all URLs known up front, and our crawl runs
-again. ``ceiling_fraction``
-is the median of our requests/s divided by the median bare requests/s.
+again. ``ceiling_fraction`` is the median of our requests/s divided by the median bare
+requests/s; ``ceiling.cpu_fraction`` compares crawler CPU time per response the same way.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from bench.common import (
 )
 from bench.slices import pick
 
-ROUNDS = 3  # interleaved bare/ours rounds in a full run
+ROUNDS = 5  # interleaved bare/ours rounds in a full run
 
 
 def concurrency() -> int:
@@ -90,6 +90,8 @@ def run(*, quick: bool = False) -> dict[str, Any]:
         # drifts by 20% or more over a minute, which a single pair would read as a difference.
         bare_runs: list[float] = []
         ours_runs: list[float] = []
+        bare_cpu: list[float] = []
+        ours_cpu: list[float] = []
         comparison = None
         ours = None
         for round_no in range(1 if quick else ROUNDS):
@@ -98,6 +100,7 @@ def run(*, quick: bool = False) -> dict[str, Any]:
                 if which == "bare":
                     bare = run_bare(urls_file, tmp / "bare-stats.json", conc, plan.crawler)
                     bare_runs.append(float(bare["bench/requests_per_s"]))
+                    bare_cpu.append(float(bare["bench/cpu_ms_per_response"]))
                     log(f"ceiling round {round_no + 1}: bare Scrapy {bare_runs[-1]:.1f} req/s")
                     continue
                 output = tmp / "ours.jsonl"
@@ -112,6 +115,7 @@ def run(*, quick: bool = False) -> dict[str, Any]:
                     raise RuntimeError(f"fitment crawl failed: {ours.stderr_tail}")
                 comparison = compare(output, fitment_truth(**sl.scope()), FITMENT_KEY)
                 ours_runs.append(ours.requests_per_s)
+                ours_cpu.append(float(ours.stat("bench/cpu_ms_per_response")))
                 log(f"ceiling round {round_no + 1}: our crawl {ours_runs[-1]:.1f} req/s")
         bare_rps = statistics.median(bare_runs)
         ours_rps = statistics.median(ours_runs)
@@ -130,6 +134,10 @@ def run(*, quick: bool = False) -> dict[str, Any]:
             "ours_requests_per_s": round(ours_rps, 1),
             "ours_runs_requests_per_s": [round(r, 1) for r in ours_runs],
             "ours_equals_truth": comparison.equal,
+            # Crawler CPU per response, bare / ours (medians): the fraction in CPU terms.
+            "cpu_fraction": round(statistics.median(bare_cpu) / statistics.median(ours_cpu), 4),
+            "bare_cpu_ms_per_response": round(statistics.median(bare_cpu), 4),
+            "ours_cpu_ms_per_response": round(statistics.median(ours_cpu), 4),
             "cpu": plan.describe(),
             "target": "fraction >= 0.90",
         },

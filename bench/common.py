@@ -33,11 +33,12 @@ RECORDER = "bench.recorder.BenchRecorder"
 if str(PROJECT_ROOT) not in sys.path:
     sys.path.insert(0, str(PROJECT_ROOT))
 
+from cwo_scrapy.items import IDENTITY, FitmentItem, WheelSizeItem  # noqa: E402
 from cwo_scrapy.replica.testing import ReplicaProcess  # noqa: E402
 
-# Identity of an item in the output (same fields as the duplicate guard uses).
-FITMENT_KEY = ("year", "make", "model", "trim", "drive")
-WHEEL_SIZE_KEY = (*FITMENT_KEY, "suspension", "modification", "rubbing")
+# Identity of an item in the output (the fields the duplicate guard uses).
+FITMENT_KEY = IDENTITY[FitmentItem]
+WHEEL_SIZE_KEY = IDENTITY[WheelSizeItem]
 
 
 def log(message: str) -> None:

@@ -41,6 +41,18 @@ ROWS: list[Row] = [
         _check(lambda d: d["ceiling_fraction"] >= 0.90),
     ),
     (
+        "Overhead in crawler CPU per response (without/with)",
+        lambda d: _get(d, "overhead", "cpu_ratio"),
+        "",
+        lambda d: None,
+    ),
+    (
+        "Ceiling in crawler CPU per response (bare/ours)",
+        lambda d: _get(d, "ceiling", "cpu_fraction"),
+        "",
+        lambda d: None,
+    ),
+    (
         "Stampede resolutions (64 in flight)",
         lambda d: d.get("stampede_resolutions"),
         "== 1",
@@ -115,10 +127,15 @@ ROWS: list[Row] = [
 def markdown(data: dict[str, Any]) -> str:
     machine = data.get("machine", {})
     pinning = data.get("cpu_pinning", {})
+    # The keys may come from several invocations (--only merges): span all of their runs.
+    runs = [r for r in (data.get("runs") or {}).values() if isinstance(r, dict)]
+    started = min((r["started_at"] for r in runs if "started_at" in r), default=None)
+    finished = max((r["finished_at"] for r in runs if "finished_at" in r), default=None)
     lines = [
         "# cwo-scrapy benchmark results",
         "",
-        f"Measured {data.get('started_at', '?')} .. {data.get('finished_at', '?')} on "
+        f"Measured {started or data.get('started_at', '?')} .. "
+        f"{finished or data.get('finished_at', '?')} on "
         f"{data.get('cores', '?')} cores ({machine.get('cpu_model', '?')}), Python "
         f"{machine.get('python', '?')}, Scrapy {machine.get('scrapy', '?')}; replica pinned to "
         f"CPU {pinning.get('replica_cpu')}, crawler to CPU {pinning.get('crawler_cpu')}"

@@ -56,7 +56,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--year", default="2022", help="model year to crawl, or 'all'")
     parser.add_argument(
-        "--resolver", default="browser", choices=["browser", "capsolver"],
+        "--resolver",
+        default="browser",
+        choices=["browser", "capsolver"],
         help="how the crawl solves the replica's AWS WAF challenge",
     )
     args = parser.parse_args(argv)
@@ -86,7 +88,10 @@ def main(argv: list[str] | None = None) -> int:
             with log.open("w") as log_file:
                 proc = subprocess.run(
                     _scrapy("crawl", spider, *scope, *common, "-s", f"LOG_FILE={log}"),
-                    cwd=ROOT, stdout=log_file, stderr=subprocess.STDOUT, check=False,
+                    cwd=ROOT,
+                    stdout=log_file,
+                    stderr=subprocess.STDOUT,
+                    check=False,
                 )
             wall = time.monotonic() - started
             if proc.returncode != 0:
@@ -109,7 +114,8 @@ def main(argv: list[str] | None = None) -> int:
     print("\n== scrapy cleansession --status", flush=True)
     subprocess.run(
         _scrapy("cleansession", "--status", "-s", f"CWO_SESSION_FILE={session_file}"),
-        cwd=ROOT, check=False,
+        cwd=ROOT,
+        check=False,
     )
     return 0 if ok else 1
 

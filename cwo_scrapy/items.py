@@ -72,3 +72,21 @@ class WheelSizeItem:
     rear_offset_min_mm: int | None
     rear_offset_max_mm: int | None
     url: str
+
+
+#: Fields that tell one item from another (the duplicate guard, the cluster merge and the
+#: benchmarks' ground-truth comparison key items on them): a vehicle, and for wheel sizes also
+#: the preference combination.
+IDENTITY: dict[type, tuple[str, ...]] = {
+    FitmentItem: ("year", "make", "model", "trim", "drive"),
+    WheelSizeItem: (
+        "year",
+        "make",
+        "model",
+        "trim",
+        "drive",
+        "suspension",
+        "modification",
+        "rubbing",
+    ),
+}

@@ -63,9 +63,7 @@ class CwoUrls:
         )
 
     def vehicle(self, year: str | int, make: str, model: str, trim: str, drive: str) -> str:
-        return (
-            f"{self.api_url}/{_seg(year)}/{_seg(make)}/{_seg(model)}/{_seg(trim)}/{_seg(drive)}"
-        )
+        return f"{self.api_url}/{_seg(year)}/{_seg(make)}/{_seg(model)}/{_seg(trim)}/{_seg(drive)}"
 
     # -- www.customwheeloffset.com --
     def home(self) -> str:

@@ -51,14 +51,18 @@ def _crawl_ids(args: argparse.Namespace) -> list[str]:
 def _print_status(snap: dict[str, Any]) -> None:
     meta = snap["meta"]
     state = meta.get("status", "not started")
-    print(f"crawl {snap['crawl_id']!r}: {state}; {snap['queued']} requests queued, "
-          f"{snap['seen']} seen; seeding: {snap['seed'].get('state', '-')}")
+    print(
+        f"crawl {snap['crawl_id']!r}: {state}; {snap['queued']} requests queued, "
+        f"{snap['seen']} seen; seeding: {snap['seed'].get('state', '-')}"
+    )
     totals: dict[str, float] = {}
     for name, info in sorted(snap["workers"].items()):
         stats = snap["stats"].get(name, {})
-        print(f"  worker {name}: {'alive' if info['alive'] else 'DEAD'}, "
-              f"{'busy' if info['busy'] else 'idle'}, {info['inflight']} leases, "
-              f"{stats.get('item_scraped_count', 0)} items")
+        print(
+            f"  worker {name}: {'alive' if info['alive'] else 'DEAD'}, "
+            f"{'busy' if info['busy'] else 'idle'}, {info['inflight']} leases, "
+            f"{stats.get('item_scraped_count', 0)} items"
+        )
     for stats in snap["stats"].values():
         for key, value in stats.items():
             if isinstance(value, int | float) and key != "at":

@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cwo_scrapy.items import IDENTITY, WheelSizeItem
+
 #: Fields that identify an item, in order; the wheel-size combination when present.
-IDENTITY_FIELDS = (
-    "year", "make", "model", "trim", "drive", "suspension", "modification", "rubbing",
-)
+IDENTITY_FIELDS = IDENTITY[WheelSizeItem]
 
 
 def identity(item: dict[str, Any]) -> tuple[Any, ...]:

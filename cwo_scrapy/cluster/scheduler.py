@@ -106,9 +106,7 @@ class ClusterScheduler(Scheduler):
         self.crawl_id_setting = settings.get("CWO_CLUSTER_CRAWL_ID") or ""
         self.worker_id = settings.get("CWO_CLUSTER_WORKER_ID") or default_worker_id()
         self.heartbeat = max(0.1, settings.getfloat("CWO_CLUSTER_HEARTBEAT", 2.0))
-        self.worker_ttl = max(
-            3 * self.heartbeat, settings.getfloat("CWO_CLUSTER_WORKER_TTL", 30.0)
-        )
+        self.worker_ttl = max(3 * self.heartbeat, settings.getfloat("CWO_CLUSTER_WORKER_TTL", 30.0))
         self.idle_close = max(0.0, settings.getfloat("CWO_CLUSTER_IDLE_CLOSE", 5.0))
         self.local_levels = set(settings.getlist("CWO_CLUSTER_LOCAL_LEVELS", ["options"]))
         self.tracker = LeaseTracker()
@@ -157,9 +155,7 @@ class ClusterScheduler(Scheduler):
                     "CWO_CLUSTER_CRAWL_ID to crawl again",
                 )
                 return
-            self.coord.register(
-                {"host": self.worker_id.rsplit("-", 1)[0], "started": time.time()}
-            )
+            self.coord.register({"host": self.worker_id.rsplit("-", 1)[0], "started": time.time()})
         except redis.RedisError as exc:
             self._fail(
                 REASON_UNREACHABLE, f"cannot reach Redis at {self.redis_url}: {_one_line(exc)}"

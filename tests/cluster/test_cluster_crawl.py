@@ -130,9 +130,7 @@ class Cluster:
 
 
 @pytest.fixture
-def cluster_factory(
-    redis_server: RedisServer, tmp_path: Path
-) -> Iterator[Callable[..., Cluster]]:
+def cluster_factory(redis_server: RedisServer, tmp_path: Path) -> Iterator[Callable[..., Cluster]]:
     made: list[Cluster] = []
 
     def make(replica: ReplicaProcess, spider: str = "fitment") -> Cluster:
@@ -213,9 +211,7 @@ def test_a_killed_worker_loses_no_vehicle(
     cluster = cluster_factory(replica)
     for name in ("w1", "w2", "w3"):
         cluster.start(name)
-    cluster.wait_for(
-        lambda: cluster.published().get("w2", {}).get("item_scraped_count", 0) >= 20
-    )
+    cluster.wait_for(lambda: cluster.published().get("w2", {}).get("item_scraped_count", 0) >= 20)
     os.kill(cluster.procs["w2"].pid, signal.SIGKILL)
     cluster.procs["w2"].wait()
     cluster.start("w4")  # the restarted worker

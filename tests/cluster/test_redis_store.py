@@ -254,8 +254,15 @@ def test_open_store_registry_returns_one_object_per_url(redis_server: RedisServe
 def _cleansession(redis_server: RedisServer, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [
-            sys.executable, "-m", "scrapy.cmdline", "cleansession", *args,
-            "-s", "CWO_SESSION_STORE=redis", "-s", f"CWO_REDIS_URL={redis_server.url}",
+            sys.executable,
+            "-m",
+            "scrapy.cmdline",
+            "cleansession",
+            *args,
+            "-s",
+            "CWO_SESSION_STORE=redis",
+            "-s",
+            f"CWO_REDIS_URL={redis_server.url}",
         ],
         cwd=ROOT,
         capture_output=True,
@@ -282,8 +289,15 @@ def test_cleansession_on_unreachable_redis_exits_non_zero_with_one_line(
 ) -> None:
     result = subprocess.run(
         [
-            sys.executable, "-m", "scrapy.cmdline", "cleansession", "--status",
-            "-s", "CWO_SESSION_STORE=redis", "-s", f"CWO_REDIS_URL={dead_redis_url}",
+            sys.executable,
+            "-m",
+            "scrapy.cmdline",
+            "cleansession",
+            "--status",
+            "-s",
+            "CWO_SESSION_STORE=redis",
+            "-s",
+            f"CWO_REDIS_URL={dead_redis_url}",
         ],
         cwd=ROOT,
         capture_output=True,

@@ -122,6 +122,32 @@ def test_exporter_writes_whole_flushed_lines() -> None:
     assert "Town & Country" in raw.getvalue().decode()
 
 
+def _export(exporter_cls: type, items: list[object], **options: object) -> bytes:
+    raw = io.BytesIO()
+    exporter = exporter_cls(raw, encoding="utf-8", **options)
+    exporter.start_exporting()
+    for item in items:
+        exporter.export_item(item)
+    exporter.finish_exporting()
+    return raw.getvalue()
+
+
+def test_exporter_output_is_byte_identical_to_scrapys_jsonlines() -> None:
+    """The direct dataclass path writes exactly what Scrapy's own exporter writes."""
+    from scrapy.exporters import JsonLinesItemExporter
+
+    items = [*list(truth.fitment_items(year=2016, make="Chrysler"))[:5], WHEEL]
+    assert _export(LineFlushJsonLinesExporter, items) == _export(JsonLinesItemExporter, items)
+    subset = {"fields_to_export": ["make", "model", "year"]}
+    assert _export(LineFlushJsonLinesExporter, items, **subset) == _export(
+        JsonLinesItemExporter, items, **subset
+    )
+    first = json.loads(
+        _export(LineFlushJsonLinesExporter, [FITMENT, WHEEL], **subset).splitlines()[0]
+    )
+    assert list(first) == ["make", "model", "year"]
+
+
 # -- progress, Retry-After, profiles ------------------------------------------------------------
 
 
