@@ -6,9 +6,9 @@
     python -m bench --scale-vehicles 5000 # scale benchmark on -a limit=5000
     python -m bench --reliability         # also the reliability suite with full counts
 
-Benchmarks: overhead, ceiling, stampede, writes, scale, replica (and reliability). Results are
-merged into ``bench/results/latest.json`` (each benchmark's run time in ``runs``) and summarised
-in ``bench/results/latest.md``. Exit status 1 when a benchmark failed to run.
+Benchmarks: overhead, ceiling, stampede, writes, scale, replica, dedup (and reliability).
+Results are merged into ``bench/results/latest.json`` (each benchmark's run time in ``runs``) and
+summarised in ``bench/results/latest.md``. Exit status 1 when a benchmark failed to run.
 """
 
 from __future__ import annotations
@@ -22,11 +22,20 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import ceiling, overhead, reliability, replica_tp, scale, stampede, store_writes
+from bench import (
+    ceiling,
+    dedup_memory,
+    overhead,
+    reliability,
+    replica_tp,
+    scale,
+    stampede,
+    store_writes,
+)
 from bench.common import RESULTS_DIR, cpu_plan, log, machine_info, utc_now
 from bench.report import markdown
 
-BENCHMARKS = ("overhead", "ceiling", "stampede", "writes", "scale", "replica")
+BENCHMARKS = ("overhead", "ceiling", "stampede", "writes", "scale", "replica", "dedup")
 ALL = (*BENCHMARKS, "reliability")
 
 
@@ -92,6 +101,7 @@ def runners(args: argparse.Namespace) -> dict[str, Callable[[], dict[str, Any]]]
         "writes": lambda: store_writes.run(quick=quick),
         "scale": lambda: scale.run(quick=quick, vehicles=args.scale_vehicles),
         "replica": lambda: replica_tp.run(quick=quick),
+        "dedup": lambda: dedup_memory.run(quick=quick),
         # --reliability asks for the full counts; --only reliability --quick for reduced ones.
         "reliability": lambda: reliability.run(full=args.reliability or not quick),
     }

@@ -53,6 +53,18 @@ ROWS: list[Row] = [
         lambda d: None,
     ),
     (
+        "Dedup memory, combos=all catalogue: guard / per-item set / dupefilter (GB)",
+        lambda d: (
+            f"{_get(d, 'dedup_memory', 'catalogue_guard_gb')} / "
+            f"{_get(d, 'dedup_memory', 'catalogue_per_item_set_gb')} / "
+            f"{_get(d, 'dedup_memory', 'catalogue_dupefilter_gb')}"
+            if d.get("dedup_memory")
+            else None
+        ),
+        "",
+        lambda d: None,
+    ),
+    (
         "Stampede resolutions (64 in flight)",
         lambda d: d.get("stampede_resolutions"),
         "== 1",

@@ -45,7 +45,7 @@ from cwo_scrapy.parsing import (
     parse_years,
 )
 from cwo_scrapy.spiderargs import Scope, SpiderArgumentError, check_known, parse_scope
-from cwo_scrapy.urls import CwoUrls
+from cwo_scrapy.urls import DEFAULT_API_URL, DEFAULT_SITE_URL, CwoUrls
 
 if TYPE_CHECKING:
     from typing import Self
@@ -163,8 +163,8 @@ class CascadeSpider(scrapy.Spider):
         spider = super().from_crawler(crawler, *args, **kwargs)
         settings = crawler.settings
         spider.urls = CwoUrls(
-            site_url=settings.get("CWO_SITE_URL") or CwoUrls.site_url,
-            api_url=settings.get("CWO_API_URL") or CwoUrls.api_url,
+            site_url=settings.get("CWO_SITE_URL") or DEFAULT_SITE_URL,
+            api_url=settings.get("CWO_API_URL") or DEFAULT_API_URL,
         )
         spider._scope_checks = not settings.getbool("CWO_CLUSTER")
         crawler.signals.connect(spider._on_idle, signal=signals.spider_idle)
@@ -228,7 +228,13 @@ class CascadeSpider(scrapy.Spider):
         )
 
     def page_request(self, url: str, callback: Any, **cb_kwargs: Any) -> scrapy.Request:
-        """A store page fetched like a browser navigation."""
+        """A store page fetched like a browser navigation.
+
+        Not through the duplicate filter: each is made once, from a vehicle response that the
+        filter already let through once, and ``combos=all`` makes ~590 per vehicle, so the
+        filter would hold 34.5 million fingerprints (~3 GB) for the catalogue
+        (``bench/dedup_memory.py``).
+        """
         self._outstanding["store"] += 1
         return scrapy.Request(
             url,
@@ -236,6 +242,7 @@ class CascadeSpider(scrapy.Spider):
             errback=self._errback,
             cb_kwargs=cb_kwargs,
             priority=PRIORITY["store"],
+            dont_filter=True,
             headers={
                 "Accept": (
                     "text/html,application/xhtml+xml,application/xml;q=0.9,"

@@ -12,9 +12,11 @@ from scrapy.exceptions import DropItem
 from scrapy.settings import Settings
 from scrapy.utils.test import get_crawler
 
+from cwo_scrapy.items import IDENTITY, FitmentItem, WheelSizeItem
 from cwo_scrapy.pipelines import (
     DuplicateGuardPipeline,
     LineFlushJsonLinesExporter,
+    SeenIdentities,
     ValidationPipeline,
     validation_errors,
 )
@@ -106,6 +108,44 @@ def test_duplicates_are_dropped_and_counted() -> None:
     with pytest.raises(DropItem, match="duplicate"):
         guard.process_item(dataclasses.replace(WHEEL))
     assert crawler.stats.get_value("cwo/items_dropped/duplicate") == 1
+
+
+def test_guard_tells_every_combination_of_many_vehicles_apart() -> None:
+    """All combinations of the 2022 Mustangs pass once, and each repeat is caught."""
+    seen = SeenIdentities()
+    fields = IDENTITY[WheelSizeItem]
+    items = [tuple(getattr(i, f) for f in fields) for i in truth.wheel_size_items(
+        year=2022, make="Ford", model="Mustang", combos="all"
+    )]  # fmt: skip
+    assert len(set(items)) == len(items) > 500
+    assert all(seen.add(WheelSizeItem, ident) for ident in items)
+    assert not any(seen.add(WheelSizeItem, ident) for ident in items[::97])
+    assert len(seen) == len(items)
+    # A fitment item of the same vehicle is a different identity from its wheel sizes.
+    assert seen.add(FitmentItem, items[0][:5])
+
+
+def test_guard_is_seeded_from_the_feed_it_appends_to(tmp_path) -> None:
+    feed = tmp_path / "wheel_sizes.jsonl"
+    feed.write_text(
+        json.dumps(dataclasses.asdict(WHEEL)) + "\n" + "5\n" + "[1]\n" + '{"year": 20'
+    )  # a valid line, two non-objects and a line cut by kill -9
+
+    class AppendingSpider(WheelSizeSpider):  # as with `-o FILE`: the spider's FEEDS replaced
+        custom_settings = {
+            **(WheelSizeSpider.custom_settings or {}),
+            "FEEDS": {str(feed): {"format": "jsonl"}},
+        }
+
+    crawler = get_crawler(AppendingSpider)
+    crawler.spider = AppendingSpider.from_crawler(crawler)
+    guard = DuplicateGuardPipeline.from_crawler(crawler)
+    guard.open_spider()
+    assert crawler.stats.get_value("cwo/items_already_in_feed") == 1
+    with pytest.raises(DropItem, match="duplicate"):
+        guard.process_item(dataclasses.replace(WHEEL))
+    other = dataclasses.replace(WHEEL, suspension="Lowered")
+    assert guard.process_item(other) is other
 
 
 def test_exporter_writes_whole_flushed_lines() -> None:
