@@ -3,8 +3,10 @@
 A first (unmeasured) fitment crawl of the slice records every URL it downloaded. Then, in one
 run, at the same concurrency and in interleaved rounds, bare Scrapy (``bench.bare``: Scrapy
 defaults only, no project code) fetches that list, all URLs known up front, and our crawl runs
-again. ``ceiling_fraction`` is the median of our requests/s divided by the median bare
-requests/s; ``ceiling.cpu_fraction`` compares crawler CPU time per response the same way.
+again. ``ceiling_fraction`` is the median over the rounds of our requests/s divided by bare
+requests/s, with its 95% bootstrap interval in ``ceiling.fraction_ci95``; rounds are added
+until that interval is narrow enough (see ``MIN_ROUNDS``). ``ceiling.cpu_fraction`` compares
+crawler CPU time per response (medians, bare/ours).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 from bench.common import (
     FITMENT_KEY,
     PROJECT_ROOT,
+    bootstrap_ci,
     compare,
     cpu_plan,
     fast_settings,
@@ -31,7 +34,11 @@ from bench.common import (
 )
 from bench.slices import pick
 
-ROUNDS = 5  # interleaved bare/ours rounds in a full run
+# Interleaved bare/ours rounds: from MIN_ROUNDS, more (up to MAX_ROUNDS) until the 95%
+# bootstrap interval of the median per-round ratio is at most CI_WIDTH wide.
+MIN_ROUNDS = 5
+MAX_ROUNDS = 11
+CI_WIDTH = 0.04
 
 
 def concurrency() -> int:
@@ -92,9 +99,16 @@ def run(*, quick: bool = False) -> dict[str, Any]:
         ours_runs: list[float] = []
         bare_cpu: list[float] = []
         ours_cpu: list[float] = []
-        comparison = None
+        ratios: list[float] = []
+        all_equal = True
         ours = None
-        for round_no in range(1 if quick else ROUNDS):
+        min_rounds, max_rounds = (1, 1) if quick else (MIN_ROUNDS, MAX_ROUNDS)
+        round_no = 0
+        while round_no < max_rounds:
+            if round_no >= min_rounds:
+                low, high = bootstrap_ci(ratios)
+                if high - low <= CI_WIDTH:
+                    break
             order = ("bare", "ours") if round_no % 2 == 0 else ("ours", "bare")
             for which in order:
                 if which == "bare":
@@ -114,15 +128,18 @@ def run(*, quick: bool = False) -> dict[str, Any]:
                 if ours.returncode != 0:
                     raise RuntimeError(f"fitment crawl failed: {ours.stderr_tail}")
                 comparison = compare(output, fitment_truth(**sl.scope()), FITMENT_KEY)
+                all_equal = all_equal and comparison.equal
                 ours_runs.append(ours.requests_per_s)
                 ours_cpu.append(float(ours.stat("bench/cpu_ms_per_response")))
                 log(f"ceiling round {round_no + 1}: our crawl {ours_runs[-1]:.1f} req/s")
+            ratios.append(ours_runs[-1] / bare_runs[-1])
+            round_no += 1
         bare_rps = statistics.median(bare_runs)
         ours_rps = statistics.median(ours_runs)
+        low, high = bootstrap_ci(ratios)
         assert ours is not None
-        assert comparison is not None
     return {
-        "ceiling_fraction": round(ours_rps / bare_rps, 4),
+        "ceiling_fraction": round(statistics.median(ratios), 4),
         "ceiling": {
             "slice": sl.label(),
             "concurrency": conc,
@@ -133,7 +150,10 @@ def run(*, quick: bool = False) -> dict[str, Any]:
             "ours_requests": ours.responses,
             "ours_requests_per_s": round(ours_rps, 1),
             "ours_runs_requests_per_s": [round(r, 1) for r in ours_runs],
-            "ours_equals_truth": comparison.equal,
+            "ours_equals_truth": all_equal,
+            "rounds": len(ratios),
+            "round_ratios": [round(r, 4) for r in ratios],
+            "fraction_ci95": [round(low, 4), round(high, 4)],
             # Crawler CPU per response, bare / ours (medians): the fraction in CPU terms.
             "cpu_fraction": round(statistics.median(bare_cpu) / statistics.median(ours_cpu), 4),
             "bare_cpu_ms_per_response": round(statistics.median(bare_cpu), 4),

@@ -3,9 +3,10 @@
 The same replica slice (WAF off, so both variants can crawl it) is crawled in interleaved pairs,
 the order alternating inside each pair so drift on a shared machine hits both sides alike.
 ``overhead_ratio`` is the median over the pairs of (requests/s with) / (requests/s without); a
-value of 0.97 means the middleware costs 3 %. ``overhead.cpu_ratio`` is the same comparison in
-crawler CPU time per response (without/with). Every run's output is checked against the ground
-truth, so a fast but wrong variant cannot win.
+value of 0.97 means the middleware costs 3 %, and ``overhead.ratio_ci95`` is its 95% bootstrap
+interval; pairs are added until that interval is narrow enough (see ``MIN_PAIRS``).
+``overhead.cpu_ratio`` is the same comparison in crawler CPU time per response (without/with).
+Every run's output is checked against the ground truth, so a fast but wrong variant cannot win.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 
 from bench.common import (
     FITMENT_KEY,
+    bootstrap_ci,
     compare,
     cpu_plan,
     fast_settings,
@@ -27,7 +29,11 @@ from bench.common import (
 )
 from bench.slices import Slice, pick
 
-PAIRS = 9  # a pair's ratio scatters by +-5% on this VM; the median of 9 is stable to ~1%
+# A pair's ratio scatters by up to +-9% on this VM, so pairs are added (from MIN_PAIRS up to
+# MAX_PAIRS) until the 95% bootstrap interval of the median ratio is at most CI_WIDTH wide.
+MIN_PAIRS = 9
+MAX_PAIRS = 25
+CI_WIDTH = 0.03
 
 
 def crawl_once(rep: Any, tmp: Path, run: int, enabled: bool, sl: Slice, cpu: int | None) -> dict:
@@ -54,7 +60,9 @@ def crawl_once(rep: Any, tmp: Path, run: int, enabled: bool, sl: Slice, cpu: int
 
 
 def run(*, quick: bool = False, pairs: int | None = None) -> dict[str, Any]:
-    pairs = pairs or (2 if quick else PAIRS)
+    """``pairs``: exactly that many pairs; default adaptive (see ``MIN_PAIRS``)."""
+    min_pairs = pairs or (2 if quick else MIN_PAIRS)
+    max_pairs = pairs or (2 if quick else MAX_PAIRS)
     sl = pick(quick)
     plan = cpu_plan()
     runs: list[dict[str, Any]] = []
@@ -64,7 +72,12 @@ def run(*, quick: bool = False, pairs: int | None = None) -> dict[str, Any]:
         tmp = Path(d)
         # One unmeasured crawl warms the replica's caches and the OS page cache.
         crawl_once(rep, tmp, -1, True, sl, plan.crawler)
-        for pair in range(pairs):
+        pair = 0
+        while pair < max_pairs:
+            if pair >= min_pairs:
+                low, high = bootstrap_ci(ratios)
+                if high - low <= CI_WIDTH:
+                    break
             order = (True, False) if pair % 2 == 0 else (False, True)
             pair_runs = {}
             for enabled in order:
@@ -73,23 +86,30 @@ def run(*, quick: bool = False, pairs: int | None = None) -> dict[str, Any]:
                 runs.append(r)
                 pair_runs[enabled] = r
                 log(
-                    f"overhead pair {pair + 1}/{pairs}: middleware {'on ' if enabled else 'off'} "
+                    f"overhead pair {pair + 1}: middleware {'on ' if enabled else 'off'} "
                     f"{r['requests_per_s']} req/s"
                 )
             ratios.append(pair_runs[True]["requests_per_s"] / pair_runs[False]["requests_per_s"])
             cpu_ratios.append(
                 pair_runs[False]["cpu_ms_per_response"] / pair_runs[True]["cpu_ms_per_response"]
             )
+            pair += 1
+    low, high = bootstrap_ci(ratios)
     with_mw = [r["requests_per_s"] for r in runs if r["middleware"]]
     without = [r["requests_per_s"] for r in runs if not r["middleware"]]
     return {
         "overhead_ratio": round(median(ratios), 4),
         "overhead": {
             "slice": sl.label(),
-            "pairs": pairs,
+            "pairs": len(ratios),
             "pair_ratios": [round(r, 4) for r in ratios],
-            # The same comparison in crawler CPU per response (the crawler is CPU-bound, so
-            # this is the throughput ratio without the wall-clock scheduling noise).
+            "ratio_ci95": [round(low, 4), round(high, 4)],
+            "stopping_rule": (
+                f"{min_pairs}..{max_pairs} pairs, stop when the 95% bootstrap interval of the "
+                f"median ratio is <= {CI_WIDTH}"
+            ),
+            # The same comparison in crawler CPU per response. The crawler is CPU-bound, so it
+            # tracks the throughput ratio: the scatter is in the CPU's speed, not scheduling.
             "cpu_ratio": round(median(cpu_ratios), 4),
             "pair_cpu_ratios": [round(r, 4) for r in cpu_ratios],
             "median_requests_per_s_with": median(with_mw),

@@ -29,14 +29,24 @@ def _check(fn: Callable[[dict[str, Any]], bool]) -> Callable[[dict[str, Any]], b
 
 ROWS: list[Row] = [
     (
-        "Middleware overhead (with/without throughput)",
-        lambda d: d.get("overhead_ratio"),
+        "Middleware overhead (with/without throughput; 95% interval, pairs)",
+        lambda d: (
+            f"{d['overhead_ratio']} ({_get(d, 'overhead', 'ratio_ci95')}, "
+            f"{_get(d, 'overhead', 'pairs')} pairs)"
+            if d.get("overhead_ratio") is not None
+            else None
+        ),
         ">= 0.97",
         _check(lambda d: d["overhead_ratio"] >= 0.97),
     ),
     (
-        "Ceiling fraction (ours / bare Scrapy req/s)",
-        lambda d: d.get("ceiling_fraction"),
+        "Ceiling fraction (ours / bare Scrapy req/s; 95% interval, rounds)",
+        lambda d: (
+            f"{d['ceiling_fraction']} ({_get(d, 'ceiling', 'fraction_ci95')}, "
+            f"{_get(d, 'ceiling', 'rounds')} rounds)"
+            if d.get("ceiling_fraction") is not None
+            else None
+        ),
         ">= 0.90",
         _check(lambda d: d["ceiling_fraction"] >= 0.90),
     ),
