@@ -27,6 +27,7 @@ from bench.common import (
     fast_settings,
     fitment_truth,
     log,
+    need_more,
     pin_child,
     replica,
     run_crawl,
@@ -104,11 +105,7 @@ def run(*, quick: bool = False) -> dict[str, Any]:
         ours = None
         min_rounds, max_rounds = (1, 1) if quick else (MIN_ROUNDS, MAX_ROUNDS)
         round_no = 0
-        while round_no < max_rounds:
-            if round_no >= min_rounds:
-                low, high = bootstrap_ci(ratios)
-                if high - low <= CI_WIDTH:
-                    break
+        while need_more(ratios, least=min_rounds, most=max_rounds, ci_width=CI_WIDTH):
             order = ("bare", "ours") if round_no % 2 == 0 else ("ours", "bare")
             for which in order:
                 if which == "bare":

@@ -67,6 +67,17 @@ def bootstrap_ci(
     return medians[int(0.025 * resamples)], medians[int(0.975 * resamples) - 1]
 
 
+def need_more(ratios: Sequence[float], *, least: int, most: int, ci_width: float) -> bool:
+    """Whether to run another interleaved pair: fewer than ``least`` so far, or (below
+    ``most``) the 95% interval of the median ratio still wider than ``ci_width``."""
+    if len(ratios) < least:
+        return True
+    if len(ratios) >= most:
+        return False
+    low, high = bootstrap_ci(ratios)
+    return high - low > ci_width
+
+
 # -- machine -----------------------------------------------------------------------------------
 def _cpu_model() -> str:
     with contextlib.suppress(OSError):

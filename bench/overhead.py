@@ -11,10 +11,12 @@ Every run's output is checked against the ground truth, so a fast but wrong vari
 
 from __future__ import annotations
 
+import os
 import tempfile
 from pathlib import Path
 from typing import Any
 
+from bench import mw_cost
 from bench.common import (
     FITMENT_KEY,
     bootstrap_ci,
@@ -24,6 +26,7 @@ from bench.common import (
     fitment_truth,
     log,
     median,
+    need_more,
     replica,
     run_crawl,
 )
@@ -59,6 +62,17 @@ def crawl_once(rep: Any, tmp: Path, run: int, enabled: bool, sl: Slice, cpu: int
     }
 
 
+def _direct_cost(cpu: int | None) -> dict[str, Any]:
+    """``bench.mw_cost`` on the crawler's core (this process is moved there for the time)."""
+    before = os.sched_getaffinity(0)
+    try:
+        if cpu is not None:
+            os.sched_setaffinity(0, {cpu})
+        return mw_cost.measure()
+    finally:
+        os.sched_setaffinity(0, before)
+
+
 def run(*, quick: bool = False, pairs: int | None = None) -> dict[str, Any]:
     """``pairs``: exactly that many pairs; default adaptive (see ``MIN_PAIRS``)."""
     min_pairs = pairs or (2 if quick else MIN_PAIRS)
@@ -73,11 +87,7 @@ def run(*, quick: bool = False, pairs: int | None = None) -> dict[str, Any]:
         # One unmeasured crawl warms the replica's caches and the OS page cache.
         crawl_once(rep, tmp, -1, True, sl, plan.crawler)
         pair = 0
-        while pair < max_pairs:
-            if pair >= min_pairs:
-                low, high = bootstrap_ci(ratios)
-                if high - low <= CI_WIDTH:
-                    break
+        while need_more(ratios, least=min_pairs, most=max_pairs, ci_width=CI_WIDTH):
             order = (True, False) if pair % 2 == 0 else (False, True)
             pair_runs = {}
             for enabled in order:
@@ -95,6 +105,9 @@ def run(*, quick: bool = False, pairs: int | None = None) -> dict[str, Any]:
             )
             pair += 1
     low, high = bootstrap_ci(ratios)
+    direct = _direct_cost(plan.crawler)
+    cpu_off = median(r["cpu_ms_per_response"] for r in runs if not r["middleware"])
+    direct["share_of_crawl_cpu"] = round(direct["middleware_us_per_request"] / (cpu_off * 1000), 4)
     with_mw = [r["requests_per_s"] for r in runs if r["middleware"]]
     without = [r["requests_per_s"] for r in runs if not r["middleware"]]
     return {
@@ -112,6 +125,9 @@ def run(*, quick: bool = False, pairs: int | None = None) -> dict[str, Any]:
             # tracks the throughput ratio: the scatter is in the CPU's speed, not scheduling.
             "cpu_ratio": round(median(cpu_ratios), 4),
             "pair_cpu_ratios": [round(r, 4) for r in cpu_ratios],
+            # The middleware's own code per request, in-process (bench/mw_cost.py), and its
+            # share of the crawl's CPU per response without the middleware.
+            "direct_cost": direct,
             "median_requests_per_s_with": median(with_mw),
             "median_requests_per_s_without": median(without),
             "all_equal_truth": all(r["equals_truth"] for r in runs),

@@ -51,6 +51,17 @@ ROWS: list[Row] = [
         _check(lambda d: d["ceiling_fraction"] >= 0.90),
     ),
     (
+        "Middleware's own code per request, in-process (us; share of crawl CPU)",
+        lambda d: (
+            f"{_get(d, 'overhead', 'direct_cost', 'middleware_us_per_request')} "
+            f"({_get(d, 'overhead', 'direct_cost', 'share_of_crawl_cpu')})"
+            if _get(d, "overhead", "direct_cost")
+            else None
+        ),
+        "",
+        lambda d: None,
+    ),
+    (
         "Overhead in crawler CPU per response (without/with)",
         lambda d: _get(d, "overhead", "cpu_ratio"),
         "",

@@ -4,10 +4,13 @@ A probe crawl (an ``api/ymm-temp.php`` call that starts a PHP session, then stor
 starts with an empty session file against the replica in WAF challenge mode, so it obtains a
 token at once; the bench then revokes every
 token ``forced`` more times while the crawl runs (each time after the previous new token was
-issued). ``token_changes`` is counted from the outside: the distinct ``aws-waf-token`` and
-``PHPSESSID`` values the crawl's requests carried. ``store_writes`` is the middleware's
-``cwo_session/store_writes`` (cross-checked with the file's generation counter). Target:
-writes <= changes + 1 (the +1 is the write that records a new session's User-Agent).
+issued). ``token_changes`` is counted from the outside, on the site's side: the tokens the
+replica issued plus the PHP sessions it started, i.e. every new ``aws-waf-token`` or
+``PHPSESSID`` value the crawl was given. (The distinct values the crawl's requests carried are
+reported too; they can be fewer, when a value arrives after the last request that could carry
+it.) ``store_writes`` is the middleware's ``cwo_session/store_writes`` (cross-checked with the
+file's generation counter). Target: writes <= changes + 1 (the +1 is the write that records a
+new session's User-Agent).
 """
 
 from __future__ import annotations
@@ -53,17 +56,20 @@ def run(*, quick: bool = False, forced: int | None = None) -> dict[str, Any]:
             probe.stop()
         stats = report["stats"]
         generation = json.loads(session_file.read_text()).get("generation")
-        tokens_issued = rep.stats()["tokens_issued"]
+        site = rep.stats()
+        tokens_issued = site["tokens_issued"]
+        sessions_started = site["php_sessions_created"]
     writes = int(stats.get("cwo_session/store_writes", 0))
-    changes = len(report["token_fingerprints"]) + len(report["session_fingerprints"])
+    changes = tokens_issued + sessions_started
     log(f"store writes: {writes} writes for {changes} token changes ({revoked} forced)")
     return {
         "store_writes": writes,
         "token_changes": changes,
         "store": {
             "forced_token_changes": revoked,
-            "aws_waf_token_values": len(report["token_fingerprints"]),
-            "phpsessid_values": len(report["session_fingerprints"]),
+            "replica_php_sessions_created": sessions_started,
+            "aws_waf_token_values_on_requests": len(report["token_fingerprints"]),
+            "phpsessid_values_on_requests": len(report["session_fingerprints"]),
             "file_generation": generation,
             "resolutions": int(stats.get("cwo_session/resolutions", 0)),
             "replica_tokens_issued": tokens_issued,

@@ -284,8 +284,11 @@ class Replica:
                 return lambda: faults.reseed(seed)
         raise ConfigError(f"unknown control key {key!r}")
 
+    def snapshot(self) -> dict[str, Any]:
+        return {**self.stats.snapshot(), "php_sessions_created": self.site.sessions.created}
+
     async def h_stats(self, request: web.Request) -> web.Response:
-        return web.json_response(self.stats.snapshot())
+        return web.json_response(self.snapshot())
 
     async def h_info(self, request: web.Request) -> web.Response:
         return web.json_response(self.info())
@@ -304,8 +307,9 @@ class Replica:
 
     async def h_reset(self, request: web.Request) -> web.Response:
         self.stats.reset()
+        self.site.sessions.created = 0
         self.faults.reset_windows()
-        return web.json_response(self.stats.snapshot())
+        return web.json_response(self.snapshot())
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def _bind(self, app: web.Application, port: int) -> int:

@@ -59,6 +59,7 @@ class PhpSessions:
         self.max_sessions = max_sessions
         self._clock = clock
         self._table: OrderedDict[str, PhpSession] = OrderedDict()
+        self.created = 0  # sessions started since the last stats reset (``php_sessions_created``)
 
     @staticmethod
     def new_id() -> str:
@@ -69,6 +70,7 @@ class PhpSessions:
         sid = self.new_id()
         session = PhpSession(sid, self._clock())
         self._table[sid] = session
+        self.created += 1
         while len(self._table) > self.max_sessions:
             self._table.popitem(last=False)
         return session

@@ -203,6 +203,18 @@ def test_home_page_starts_a_session_that_unlocks_the_option_lists(urls: CwoUrls)
     assert fetch(urls.ymm_options("car", "rubbing"), headers=cookie).status == 200
 
 
+def test_stats_count_the_php_sessions_the_site_started(replica_factory) -> None:
+    """``php_sessions_created``: how many PHPSESSID values the site handed out (store benchmark)."""
+    proc = replica_factory()
+    urls = CwoUrls(proc.site_url, proc.api_url)
+    proc.reset()
+    sid = _cookie(fetch(urls.home()))
+    fetch(urls.home(), headers={"Cookie": f"PHPSESSID={sid}"})  # kept, not a new one
+    _set(urls, Catalogue.load().get(2022, "Ford", "F-150", "XLT", "4WD"))  # no cookie: new
+    assert proc.stats()["php_sessions_created"] == 2
+    assert proc.reset()["php_sessions_created"] == 0
+
+
 # -- pages -------------------------------------------------------------------------------------
 def test_home_bp_and_store_are_html(urls: CwoUrls) -> None:
     home = fetch(urls.home())
