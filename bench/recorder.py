@@ -105,6 +105,8 @@ class ResponseClock:
             "bench/first_response_s": (self.first or self.opened) - self.opened,
             "bench/active_s": self.last - self.opened,
             "bench/timeline_every": self.every,
+            # CLOCK_MONOTONIC is system-wide: timelines of concurrent crawls can be aligned.
+            "bench/opened_monotonic": self.opened,
             "bench/timeline": [round(t, 4) for t in self.timeline],
         }
 

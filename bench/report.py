@@ -29,7 +29,7 @@ def _check(fn: Callable[[dict[str, Any]], bool]) -> Callable[[dict[str, Any]], b
 
 ROWS: list[Row] = [
     (
-        "Middleware overhead (with/without throughput; 95% interval, pairs)",
+        "Middleware overhead (with/without, side by side; 95% interval, pairs)",
         lambda d: (
             f"{d['overhead_ratio']} ({_get(d, 'overhead', 'ratio_ci95')}, "
             f"{_get(d, 'overhead', 'pairs')} pairs)"
@@ -58,12 +58,6 @@ ROWS: list[Row] = [
             if _get(d, "overhead", "direct_cost")
             else None
         ),
-        "",
-        lambda d: None,
-    ),
-    (
-        "Overhead in crawler CPU per response (without/with)",
-        lambda d: _get(d, "overhead", "cpu_ratio"),
         "",
         lambda d: None,
     ),
