@@ -183,9 +183,17 @@ class CascadeSpider(scrapy.Spider):
         self.inc("vehicles_done")
         self._failures += 1
 
-    def api_request(self, url: str, callback: Any, level: str, **cb_kwargs: Any) -> scrapy.Request:
-        """A fitment-API request with the CORS headers the site's own JavaScript sends."""
-        site = self.urls.site_url
+    def _request(
+        self,
+        url: str,
+        callback: Any,
+        level: str,
+        headers: dict[str, str],
+        cb_kwargs: dict[str, Any],
+        *,
+        dont_filter: bool = False,
+    ) -> scrapy.Request:
+        """A request of one cascade level, counted as outstanding until its answer arrives."""
         self._outstanding[level] += 1
         return scrapy.Request(
             url,
@@ -193,39 +201,40 @@ class CascadeSpider(scrapy.Spider):
             errback=self._errback,
             cb_kwargs=cb_kwargs,
             priority=PRIORITY[level],
-            headers={
-                "Accept": "application/json, text/plain, */*",
-                "Origin": site,
-                "Referer": f"{site}/",
-                "Sec-Fetch-Site": "cross-site",
-                "Sec-Fetch-Mode": "cors",
-                "Sec-Fetch-Dest": "empty",
-            },
+            dont_filter=dont_filter,
+            headers=headers,
             meta={"cwo_level": level},
         )
+
+    def api_request(self, url: str, callback: Any, level: str, **cb_kwargs: Any) -> scrapy.Request:
+        """A fitment-API request with the CORS headers the site's own JavaScript sends."""
+        site = self.urls.site_url
+        headers = {
+            "Accept": "application/json, text/plain, */*",
+            "Origin": site,
+            "Referer": f"{site}/",
+            "Sec-Fetch-Site": "cross-site",
+            "Sec-Fetch-Mode": "cors",
+            "Sec-Fetch-Dest": "empty",
+        }
+        return self._request(url, callback, level, headers, cb_kwargs)
 
     def xhr_request(
         self, url: str, callback: Any, level: str = "options", **cb_kwargs: Any
     ) -> scrapy.Request:
-        """An ``api/ymm-temp.php`` request as the store page's XHR sends it."""
-        self._outstanding[level] += 1
-        return scrapy.Request(
-            url,
-            callback=callback,
-            errback=self._errback,
-            cb_kwargs=cb_kwargs,
-            priority=PRIORITY[level],
-            dont_filter=True,  # the same list is fetched again after a session restart
-            headers={
-                "Accept": "*/*",
-                "X-Requested-With": "XMLHttpRequest",
-                "Referer": f"{self.urls.site_url}/store/wheels",
-                "Sec-Fetch-Site": "same-origin",
-                "Sec-Fetch-Mode": "cors",
-                "Sec-Fetch-Dest": "empty",
-            },
-            meta={"cwo_level": level},
-        )
+        """An ``api/ymm-temp.php`` request as the store page's XHR sends it.
+
+        Not through the duplicate filter: the same list is fetched again after a session restart.
+        """
+        headers = {
+            "Accept": "*/*",
+            "X-Requested-With": "XMLHttpRequest",
+            "Referer": f"{self.urls.site_url}/store/wheels",
+            "Sec-Fetch-Site": "same-origin",
+            "Sec-Fetch-Mode": "cors",
+            "Sec-Fetch-Dest": "empty",
+        }
+        return self._request(url, callback, level, headers, cb_kwargs, dont_filter=True)
 
     def page_request(self, url: str, callback: Any, **cb_kwargs: Any) -> scrapy.Request:
         """A store page fetched like a browser navigation.
@@ -235,28 +244,19 @@ class CascadeSpider(scrapy.Spider):
         filter would hold 34.5 million fingerprints (~3 GB) for the catalogue
         (``bench/dedup_memory.py``).
         """
-        self._outstanding["store"] += 1
-        return scrapy.Request(
-            url,
-            callback=callback,
-            errback=self._errback,
-            cb_kwargs=cb_kwargs,
-            priority=PRIORITY["store"],
-            dont_filter=True,
-            headers={
-                "Accept": (
-                    "text/html,application/xhtml+xml,application/xml;q=0.9,"
-                    "image/avif,image/webp,*/*;q=0.8"
-                ),
-                "Sec-Fetch-Site": "same-origin",
-                "Sec-Fetch-Mode": "navigate",
-                "Sec-Fetch-Dest": "document",
-                "Sec-Fetch-User": "?1",
-                "Upgrade-Insecure-Requests": "1",
-                "Referer": f"{self.urls.site_url}/store/wheels",
-            },
-            meta={"cwo_level": "store"},
-        )
+        headers = {
+            "Accept": (
+                "text/html,application/xhtml+xml,application/xml;q=0.9,"
+                "image/avif,image/webp,*/*;q=0.8"
+            ),
+            "Sec-Fetch-Site": "same-origin",
+            "Sec-Fetch-Mode": "navigate",
+            "Sec-Fetch-Dest": "document",
+            "Sec-Fetch-User": "?1",
+            "Upgrade-Insecure-Requests": "1",
+            "Referer": f"{self.urls.site_url}/store/wheels",
+        }
+        return self._request(url, callback, "store", headers, cb_kwargs, dont_filter=True)
 
     # -- cascade ------------------------------------------------------------------------------
     async def start(self) -> AsyncIterator[Any]:
