@@ -94,7 +94,7 @@ def run(*, quick: bool = False) -> dict[str, Any]:
         urls = urls_file.read_text().splitlines()
         log(f"ceiling: recorded {len(urls)} URLs of the {sl.label()} fitment crawl")
 
-        # Interleaved rounds, alternating which goes first, medians compared: this VM's speed
+        # Interleaved rounds, alternating which goes first, per-round ratios: this VM's speed
         # drifts by 20% or more over a minute, which a single pair would read as a difference.
         bare_runs: list[float] = []
         ours_runs: list[float] = []
@@ -104,8 +104,8 @@ def run(*, quick: bool = False) -> dict[str, Any]:
         all_equal = True
         ours = None
         min_rounds, max_rounds = (1, 1) if quick else (MIN_ROUNDS, MAX_ROUNDS)
-        round_no = 0
         while need_more(ratios, least=min_rounds, most=max_rounds, ci_width=CI_WIDTH):
+            round_no = len(ratios)
             order = ("bare", "ours") if round_no % 2 == 0 else ("ours", "bare")
             for which in order:
                 if which == "bare":
@@ -130,7 +130,6 @@ def run(*, quick: bool = False) -> dict[str, Any]:
                 ours_cpu.append(float(ours.stat("bench/cpu_ms_per_response")))
                 log(f"ceiling round {round_no + 1}: our crawl {ours_runs[-1]:.1f} req/s")
             ratios.append(ours_runs[-1] / bare_runs[-1])
-            round_no += 1
         bare_rps = statistics.median(bare_runs)
         ours_rps = statistics.median(ours_runs)
         low, high = bootstrap_ci(ratios)

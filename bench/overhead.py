@@ -25,6 +25,7 @@ from typing import Any
 from bench import mw_cost
 from bench.common import (
     FITMENT_KEY,
+    CrawlResult,
     bootstrap_ci,
     compare,
     cpu_plan,
@@ -45,7 +46,10 @@ MAX_PAIRS = 25
 CI_WIDTH = 0.03
 
 
-def crawl_once(rep: Any, tmp: Path, run: int, enabled: bool, sl: Slice, cpu: int | None) -> Any:
+def crawl_once(
+    rep: Any, tmp: Path, run: int, enabled: bool, sl: Slice, cpu: int | None
+) -> tuple[CrawlResult, bool]:
+    """One crawl with every response's time recorded; (result, output equals the truth)."""
     output = tmp / f"fitment-{run}-{'on' if enabled else 'off'}.jsonl"
     settings = fast_settings(
         rep, tmp / f"session-{run}-{enabled}.json", CWO_SESSION_ENABLED=enabled
@@ -60,14 +64,14 @@ def crawl_once(rep: Any, tmp: Path, run: int, enabled: bool, sl: Slice, cpu: int
     )
     if result.returncode != 0:
         raise RuntimeError(f"fitment crawl failed ({result.returncode}): {result.stderr_tail}")
-    result.stats["equals_truth"] = compare(output, fitment_truth(**sl.scope()), FITMENT_KEY).equal
+    equal = compare(output, fitment_truth(**sl.scope()), FITMENT_KEY).equal
     output.unlink(missing_ok=True)
-    return result
+    return result, equal
 
 
 def side_by_side(rep: Any, tmp: Path, pair: int, sl: Slice, cpu: int | None) -> dict[str, Any]:
     """Both variants at once on one core; responses of each while both were running."""
-    results: dict[bool, Any] = {}
+    results: dict[bool, tuple[CrawlResult, bool]] = {}
     errors: list[BaseException] = []
 
     def crawl(enabled: bool) -> None:
@@ -86,8 +90,9 @@ def side_by_side(rep: Any, tmp: Path, pair: int, sl: Slice, cpu: int | None) -> 
         raise errors[0]
     times = {
         enabled: [r.stat("bench/opened_monotonic") + t for t in r.stat("bench/timeline")]
-        for enabled, r in results.items()
+        for enabled, (r, _) in results.items()
     }
+    (on, on_equal), (off, off_equal) = results[True], results[False]
     start = max(t[0] for t in times.values())
     end = min(t[-1] for t in times.values())
     if end <= start:
@@ -103,9 +108,9 @@ def side_by_side(rep: Any, tmp: Path, pair: int, sl: Slice, cpu: int | None) -> 
         "responses_with": done[True],
         "responses_without": done[False],
         "ratio": round(done[True] / done[False], 4),
-        "requests": {"with": results[True].responses, "without": results[False].responses},
-        "equals_truth": all(r.stats["equals_truth"] for r in results.values()),
-        "cpu_ms_per_response_without": round(results[False].stat("bench/cpu_ms_per_response"), 4),
+        "requests": {"with": on.responses, "without": off.responses},
+        "equals_truth": on_equal and off_equal,
+        "cpu_ms_per_response_without": round(off.stat("bench/cpu_ms_per_response"), 4),
     }
 
 
