@@ -32,9 +32,9 @@ from scrapy.exceptions import (
     DownloadTimeoutError,
 )
 from scrapy.spidermiddlewares.httperror import HttpError
-from scrapy.utils.defer import deferred_from_coro
 from twisted.internet.error import ConnectError, DNSLookupError, TCPTimedOutError, TimeoutError
 
+from cwo_scrapy.closing import close_crawl, close_reason
 from cwo_scrapy.parsing import (
     ParseError,
     VehicleRecord,
@@ -150,7 +150,6 @@ class CascadeSpider(scrapy.Spider):
         self._type_queue: list[str] = []
         self._type_busy = False
         self._waiting: dict[str, list[VehicleRecord]] = defaultdict(list)
-        self._closing = False
         # In cluster mode another worker may see the lists that contain the make/model, so
         # this process's counters cannot prove a scope value absent: the check is skipped.
         self._scope_checks = True
@@ -577,16 +576,9 @@ class CascadeSpider(scrapy.Spider):
         return ()
 
     def stop_crawl(self, reason: str, message: str) -> None:
-        """Close the crawl with ``reason`` (once); ``scrapy crawl`` prints ``message``.
-
-        Scheduled on the engine rather than raised as ``CloseSpider``, which from an errback
-        would also log the original download error with a traceback.
-        """
-        if self._closing:
-            return
-        self._closing = True
-        self.close_message = message
-        deferred_from_coro(self.crawler.engine.close_spider_async(reason=reason))
+        """Close the crawl with ``reason`` (once); ``scrapy crawl`` prints ``message``."""
+        if close_crawl(self.crawler, reason, message):
+            self.close_message = message
 
     def bad_argument(self, message: str) -> None:
         """A scope value is not on the site: stop before crawling anything else."""
@@ -623,7 +615,7 @@ class CascadeSpider(scrapy.Spider):
             )
 
     def _on_idle(self, spider: scrapy.Spider) -> None:
-        if spider is not self or self._closing:
+        if spider is not self or close_reason(self.crawler) is not None:
             return
         stats = self.crawler.stats.get_stats()
         errors = sum(v for k, v in stats.items() if k.startswith("spider_exceptions/"))

@@ -41,6 +41,7 @@ from scrapy.downloadermiddlewares.cookies import CookiesMiddleware
 from scrapy.exceptions import CloseSpider, IgnoreRequest, NotConfigured
 from scrapy.utils.httpobj import urlparse_cached
 
+from cwo_scrapy.closing import close_crawl
 from cwo_scrapy.resolvers import BYPASS_META, ResolutionError, ResolveContext, build_resolver
 from cwo_scrapy.session import SessionFileError, SessionState, mask, store_from_settings
 from cwo_scrapy.session.state import SESSION_COOKIE, TOKEN_COOKIE
@@ -619,15 +620,12 @@ class SessionMiddleware:
                 self._failures,
                 CLOSE_REASON,
             )
-            self._close_message(
+            close_crawl(
+                self.crawler,
+                CLOSE_REASON,
                 f"{self._failures} consecutive failed resolutions with the "
-                f"{self.resolver_name!r} resolver; last: {message}"
+                f"{self.resolver_name!r} resolver; last: {message}",
             )
-            task = asyncio.ensure_future(
-                self.crawler.engine.close_spider_async(reason=CLOSE_REASON)
-            )
-            self._tasks.add(task)
-            task.add_done_callback(self._task_done)
         raise ResolutionError(message)
 
     def _close_message(self, message: str) -> None:

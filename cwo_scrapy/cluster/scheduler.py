@@ -25,7 +25,6 @@ What scrapy-redis 0.9.1's ``Scheduler`` does not do, and this subclass adds:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import heapq
 import importlib
 import logging
@@ -42,6 +41,7 @@ from scrapy_redis.dupefilter import RFPDupeFilter
 from scrapy_redis.scheduler import Scheduler
 from twisted.internet.task import LoopingCall
 
+from cwo_scrapy.closing import close_crawl
 from cwo_scrapy.cluster.coordinator import DEFAULT_PREFIX, Coordinator, default_worker_id
 from cwo_scrapy.cluster.tracker import LEASE_KEY, PARENT_KEY, LeaseTracker
 from cwo_scrapy.session.redis_store import mask_url
@@ -193,18 +193,7 @@ class ClusterScheduler(Scheduler):
     def _fail(self, reason: str, message: str) -> None:
         """Close the spider with ``reason`` and a one-line message (no traceback)."""
         self.failed = reason
-        logger.error("Cluster: %s", message)
-        if getattr(self.spider, "close_message", None) is None:
-            with contextlib.suppress(AttributeError):
-                self.spider.close_message = message  # shown by ``scrapy crawl`` on exit
-        # The scheduler opens before the spider_opened signal: closing right away would race
-        # the other components' spider_opened handlers (CoreStats then fails on close).
-        self.crawler.signals.connect(self._close_failed, signal=signals.spider_opened)
-
-    def _close_failed(self) -> None:
-        task = asyncio.ensure_future(self.crawler.engine.close_spider_async(reason=self.failed))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        close_crawl(self.crawler, reason, message)
 
     # ------------------------------------------------------------------ queue
 

@@ -20,6 +20,7 @@ from scrapy.commands.crawl import Command as ScrapyCrawlCommand
 from scrapy.exceptions import UsageError
 from scrapy.spiderloader import get_spider_loader
 
+from cwo_scrapy.closing import close_message
 from cwo_scrapy.config import SettingsError, check_settings
 from cwo_scrapy.profiles import ProfileError, profile_settings
 from cwo_scrapy.spiderargs import SpiderArgumentError
@@ -85,8 +86,10 @@ class Command(ScrapyCrawlCommand):
         _print_summary(crawler)
         if reason not in (None, "finished"):
             spider: Any = getattr(crawler, "spider", None)
-            detail = getattr(spider, "close_message", None) or _stat(
-                crawler, "cwo_session/close_message"
+            detail = (
+                close_message(crawler)
+                or getattr(spider, "close_message", None)
+                or _stat(crawler, "cwo_session/close_message")
             )
             _fail(
                 f"crawl closed with reason {reason!r}" + (f": {detail}" if detail else ""),
