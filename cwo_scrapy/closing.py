@@ -22,6 +22,7 @@ from scrapy import signals
 from scrapy.utils.defer import deferred_from_coro
 
 if TYPE_CHECKING:
+    from scrapy.core.engine import ExecutionEngine
     from scrapy.crawler import Crawler
 
 logger = logging.getLogger(__name__)
@@ -65,8 +66,15 @@ def close_message(crawler: Crawler) -> str | None:
     return close.message if close else None
 
 
+def _engine(crawler: Crawler) -> ExecutionEngine | None:
+    try:
+        return crawler.engine
+    except RuntimeError:  # Scrapy 2.14+: not set before the crawl starts
+        return None
+
+
 def _opened(crawler: Crawler) -> bool:
-    engine = crawler.engine
+    engine = _engine(crawler)
     if engine is None or engine.spider is None or getattr(engine, "_slot", None) is None:
         return False
     # CoreStats records the start time in the first spider_opened handler; without CoreStats
@@ -82,7 +90,7 @@ def _has_corestats(crawler: Crawler) -> bool:
 
 
 def _schedule(crawler: Crawler) -> None:
-    engine = crawler.engine
+    engine = _engine(crawler)
     close = _closes[crawler]
     if engine is None or engine.spider is None:
         return  # the crawl already ended
