@@ -25,6 +25,7 @@ from typing import Any
 from bench import (
     ceiling,
     dedup_memory,
+    disk_full,
     overhead,
     reliability,
     replica_tp,
@@ -108,7 +109,10 @@ def runners(args: argparse.Namespace) -> dict[str, Callable[[], dict[str, Any]]]
         "replica": lambda: replica_tp.run(quick=quick),
         "dedup": lambda: dedup_memory.run(quick=quick),
         # --reliability asks for the full counts; --only reliability --quick for reduced ones.
-        "reliability": lambda: reliability.run(full=args.reliability or not quick),
+        "reliability": lambda: {
+            **reliability.run(full=args.reliability or not quick),
+            **disk_full.run(),  # items reported vs whole lines when the feed's disk fills up
+        },
     }
 
 

@@ -6,8 +6,9 @@ Overrides Scrapy's built-in command (``COMMANDS_MODULE = "cwo_scrapy.commands"``
   stderr and exits 2 before the crawler process (and its logging) exists, so no request is sent;
 - every crawl ends with a line ``<spider>: N item(s) -> <feed URIs>`` on stderr;
 - a crawl that closes with a reason other than ``finished`` (``bad_argument``, ``incomplete``,
-  ``site_unreachable``, ``session_unrecoverable``, ``shutdown``, ...) prints one line naming the
-  reason and exits 1; whatever was scraped is still in the output feed.
+  ``site_unreachable``, ``session_unrecoverable``, ``output_error``, ``shutdown``, ...) prints
+  one line naming the reason and exits 1; whatever was scraped is still in the output feed;
+- error lines cut any echoed value to 200 characters (:func:`cwo_scrapy.errorline.error_line`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from scrapy.spiderloader import get_spider_loader
 
 from cwo_scrapy.closing import close_message
 from cwo_scrapy.config import SettingsError, check_settings
+from cwo_scrapy.errorline import error_line
+from cwo_scrapy.feedguard import items_written
 from cwo_scrapy.profiles import ProfileError, profile_settings
 from cwo_scrapy.spiderargs import SpiderArgumentError
 
@@ -35,7 +38,7 @@ EXIT_CRAWL_FAILED = 1
 
 
 def _fail(message: str, code: int) -> None:
-    print(f"scrapy crawl: error: {message}", file=sys.stderr, flush=True)
+    print(f"scrapy crawl: error: {error_line(message)}", file=sys.stderr, flush=True)
     sys.exit(code)
 
 
@@ -98,9 +101,14 @@ class Command(ScrapyCrawlCommand):
 
 
 def _print_summary(crawler: Crawler) -> None:
-    """One line saying how many items were written and where (stderr keeps ``-o -`` clean)."""
+    """One line saying how many items were written and where (stderr keeps ``-o -`` clean).
+
+    After a write error the count is what the failed feed really holds, not what was scraped.
+    """
     try:
-        items = crawler.stats.get_value("item_scraped_count", 0)
+        items = items_written(crawler)
+        if items is None:
+            items = crawler.stats.get_value("item_scraped_count", 0)
         feeds = list(crawler.settings.getdict("FEEDS"))
     except RuntimeError:
         return
