@@ -114,6 +114,7 @@ EXTENSIONS = {
     "cwo_scrapy.progress.Progress": 500,
     "cwo_scrapy.jobdir.JobdirGuard": 0,  # JOBDIR left by a killed run: start over safely
     "cwo_scrapy.gctune.GcTuning": 0,  # fewer GC passes: flat per-request cost (measured)
+    "cwo_scrapy.cookiesdebug.CookiesDebugWarning": 0,  # COOKIES_DEBUG logs tokens: say so
 }
 # Cyclic GC thresholds for the crawl process ([] = Python's defaults); see cwo_scrapy/gctune.py.
 CWO_GC_THRESHOLD = [50000, 20, 1000]

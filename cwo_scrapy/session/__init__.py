@@ -56,8 +56,11 @@ def _normalise(kind: str, location: str) -> tuple[str, str]:
     if not location:
         raise ValueError(f"No location given for the {kind} session store")
     if kind == "json":
-        # realpath: two spellings of one file (relative, symlinked) share one store object.
-        location = os.path.realpath(os.path.expanduser(location))
+        # realpath of the folder: two spellings of one file (relative, symlinked folder) share
+        # one store object. The file name itself is kept: a symlink there is refused, not
+        # followed (json_store).
+        folder, name = os.path.split(os.path.abspath(os.path.expanduser(location)))
+        location = os.path.join(os.path.realpath(folder), name)
     return kind, location
 
 

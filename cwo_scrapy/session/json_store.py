@@ -5,10 +5,17 @@ session file (and the folder fsynced), so a reader or a process killed mid-write
 the old or the new file. Writers serialise on a ``filelock`` next to the file; readers need no
 lock. ``load()`` is called before every challenge resolution, so it re-reads only when the
 file's stat signature changed.
+
+Only a regular file is used. A device, FIFO or socket at the session path is refused with a
+one-line :class:`SessionFileError` (checked with ``lstat`` and opened ``O_NONBLOCK``, so a FIFO
+never blocks), and so is a symbolic link (``O_NOFOLLOW``): such a path is never read, renamed,
+chmodded or replaced. Content that does not decode as a session (invalid UTF-8 or JSON, JSON
+nested too deep for the parser, wrong types) is corrupt: moved aside, a fresh session.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -47,6 +54,31 @@ def _reason(error: OSError) -> str:
     return error.strerror or type(error).__name__
 
 
+_KINDS = (
+    (stat.S_ISLNK, "a symbolic link (not followed)"),
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISFIFO, "a FIFO"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def not_regular(mode: int) -> str | None:
+    """What a non-regular file is (``"a FIFO"``), or None for a regular file."""
+    if stat.S_ISREG(mode):
+        return None
+    return next((kind for test, kind in _KINDS if test(mode)), "not a regular file")
+
+
+def decode_session_json(text: str) -> Any:
+    """``json.loads`` with every failure as ``ValueError`` (deep nesting is RecursionError)."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
+
+
 def parse_session_bytes(raw: bytes) -> SessionState:
     """Parse a session file's content; raises ``_CorruptFile`` with a one-line reason."""
     if not raw.strip():
@@ -56,17 +88,21 @@ def parse_session_bytes(raw: bytes) -> SessionState:
     except UnicodeDecodeError:
         raise _CorruptFile("the file is not UTF-8 text") from None
     try:
-        data = json.loads(text)
+        data = decode_session_json(text)
     except json.JSONDecodeError as exc:  # exc.msg never quotes the document
         raise _CorruptFile(
             f"not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
         ) from None
+    except ValueError as exc:
+        raise _CorruptFile(f"not valid JSON: {exc}") from None
     if not isinstance(data, dict):
         raise _CorruptFile(f"not a JSON object but a JSON {type(data).__name__}")
     try:
         return SessionState.from_json(data)
     except ValueError as exc:
         raise _CorruptFile(f"not a session ({exc})") from None
+    except (TypeError, RecursionError):
+        raise _CorruptFile("not a session (unexpected structure)") from None
 
 
 class JsonSessionStore:
@@ -95,12 +131,13 @@ class JsonSessionStore:
         """The persisted state; only a stat() when the file has not changed since last time."""
         with self._mutex:
             try:
-                st = os.stat(self.path)
+                st = os.lstat(self.path)
             except FileNotFoundError:
                 self._cache_key, self._cached = None, _EMPTY
                 return _EMPTY
             except OSError as exc:
                 raise self._read_error(exc) from None
+            self._check_regular(st.st_mode)
             if self._cache_key is not None and _stat_key(st) == self._cache_key:
                 return self._cached
             try:
@@ -115,14 +152,44 @@ class JsonSessionStore:
     def _read(self) -> tuple[SessionState, _StatKey | None]:
         """Read and parse the file; the stat key is taken from the open descriptor."""
         try:
-            with open(self.path, "rb") as handle:
-                key = _stat_key(os.fstat(handle.fileno()))
-                raw = handle.read()
+            raw, st = self._read_bytes()
         except FileNotFoundError:
             return _EMPTY, None
+        return parse_session_bytes(raw), _stat_key(st)
+
+    def _read_bytes(self) -> tuple[bytes, os.stat_result]:
+        """The file's bytes and stat, refusing anything but a regular file (never blocks).
+
+        ``lstat`` first so a device or FIFO is not even opened; then ``O_NOFOLLOW |
+        O_NONBLOCK`` and ``fstat`` on the descriptor, so a path swapped in between is caught.
+        Raises ``FileNotFoundError`` for a missing file, ``SessionFileError`` otherwise.
+        """
+        try:
+            self._check_regular(os.lstat(self.path).st_mode)
+            fd = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        except FileNotFoundError:
+            raise
         except OSError as exc:
             raise self._read_error(exc) from None
-        return parse_session_bytes(raw), key
+        try:
+            st = os.fstat(fd)
+            self._check_regular(st.st_mode)
+            with os.fdopen(fd, "rb") as handle:
+                fd = -1
+                return handle.read(), st
+        except OSError as exc:
+            raise self._read_error(exc) from None
+        finally:
+            if fd >= 0:
+                os.close(fd)
+
+    def _check_regular(self, mode: int) -> None:
+        kind = not_regular(mode)
+        if kind is not None:
+            raise SessionFileError(
+                f"Session file {self.location} is {kind}; refusing to use it "
+                "(point CWO_SESSION_FILE at a regular file)"
+            )
 
     def _read_or_quarantine(self) -> SessionState:
         """Under the write lock: the current state, moving a corrupt file aside first."""
@@ -143,6 +210,7 @@ class JsonSessionStore:
             target = self.path.with_name(f"{self.path.name}.corrupt-{stamp}-{n}")
             n += 1
         try:
+            self._check_regular(os.lstat(self.path).st_mode)  # never move a device or a link
             os.rename(self.path, target)
         except OSError as exc:
             raise SessionFileError(
@@ -162,6 +230,10 @@ class JsonSessionStore:
     def _read_error(self, exc: OSError) -> SessionFileError:
         if isinstance(exc, IsADirectoryError):
             return SessionFileError(f"Cannot read session file {self.location}: it is a directory")
+        if exc.errno in (errno.ELOOP, errno.ENXIO):  # O_NOFOLLOW on a link; a socket
+            return SessionFileError(
+                f"Session file {self.location} is not a regular file; refusing to use it"
+            )
         return SessionFileError(f"Cannot read session file {self.location}: {_reason(exc)}")
 
     # ----------------------------------------------------------------------------- writing
@@ -194,18 +266,16 @@ class JsonSessionStore:
         """Persist ``{}`` under the lock; a file that already holds an empty object is kept."""
         with self._mutex, self._locked():
             try:
-                raw = self.path.read_bytes()
+                raw: bytes | None = self._read_bytes()[0]
             except FileNotFoundError:
                 raw = None
-            except OSError as exc:
-                raise self._read_error(exc) from None
             if raw is not None:
                 try:
                     parse_session_bytes(raw)
                 except _CorruptFile as exc:  # keep it for the user rather than overwrite it
                     self._quarantine(str(exc))
                 else:
-                    if json.loads(raw) == {}:
+                    if decode_session_json(raw.decode("utf-8")) == {}:
                         return
             self._write({})
             self._cached = _EMPTY
@@ -334,7 +404,7 @@ class JsonSessionStore:
         """Facts about the file for ``cleansession --status``; never moves or changes it."""
         base = {"kind": self.kind, "location": self.location}
         try:
-            st = os.stat(self.path)
+            st = os.lstat(self.path)
         except FileNotFoundError:
             return StoreHealth(**base, exists=False, state=_EMPTY)
         except OSError as exc:
@@ -347,21 +417,24 @@ class JsonSessionStore:
             )
         size, mode = st.st_size, stat.S_IMODE(st.st_mode)
         facts = {**base, "exists": True, "size": size, "mode": mode}
-        if stat.S_ISDIR(st.st_mode):
-            return StoreHealth(
-                **facts, readable=False, valid_json=False, problem="it is a directory"
-            )
+        kind = not_regular(st.st_mode)
+        if kind is not None:
+            problem = "it is a directory" if stat.S_ISDIR(st.st_mode) else f"it is {kind}"
+            if not stat.S_ISDIR(st.st_mode):
+                problem += "; a session file must be a regular file"
+            return StoreHealth(**facts, readable=False, valid_json=False, problem=problem)
         warnings: tuple[str, ...] = ()
         if mode & 0o077:
             warnings = (f"mode {mode:04o} lets other users read it; expected 0600",)
         try:
-            raw = self.path.read_bytes()
-        except OSError as exc:
+            raw, _ = self._read_bytes()
+        except (OSError, SessionFileError) as exc:
+            reason = _reason(exc) if isinstance(exc, OSError) else str(exc)
             return StoreHealth(
                 **facts,
                 readable=False,
                 valid_json=False,
-                problem=f"unreadable ({_reason(exc)})",
+                problem=f"unreadable ({reason})",
                 warnings=warnings,
             )
         try:
@@ -369,8 +442,8 @@ class JsonSessionStore:
         except _CorruptFile as exc:
             valid_json = True
             try:
-                json.loads(raw)
-            except (ValueError, UnicodeDecodeError):
+                decode_session_json(raw.decode("utf-8"))
+            except ValueError:  # UnicodeDecodeError is one
                 valid_json = False
             return StoreHealth(
                 **facts, valid_json=valid_json, problem=f"corrupt: {exc}", warnings=warnings

@@ -25,11 +25,12 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import redis
 
 from cwo_scrapy.session.base import SessionFileError, StoreHealth
+from cwo_scrapy.session.json_store import decode_session_json
+from cwo_scrapy.session.mask import mask_url
 from cwo_scrapy.session.state import FIELD_NAMES, SessionState
 
 logger = logging.getLogger("cwo_scrapy.session")
@@ -57,19 +58,6 @@ class SessionStoreError(SessionFileError):
     """
 
 
-def mask_url(url: str) -> str:
-    """``redis://user:****@host:6379/0``: the URL for messages, never with its password."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    netloc = f"{user}:****@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
-
-
 def _one_line(exc: BaseException) -> str:
     text = " ".join(str(exc).split()) or type(exc).__name__
     return text[:200]
@@ -80,16 +68,32 @@ class _Corrupt(Exception):
 
 
 def _decode(raw: dict[str, str]) -> SessionState:
+    """The session in a hash; any field that does not decode (deep nesting too) is corrupt."""
     data: dict[str, Any] = {}
     for key, value in raw.items():
+        if not _is_utf8(key):
+            raise _Corrupt("a field name is not UTF-8") from None
+        if not _is_utf8(value):
+            raise _Corrupt(f"field {key!r} is not UTF-8") from None
         try:
-            data[key] = json.loads(value)
+            data[key] = decode_session_json(value)
         except ValueError:
             raise _Corrupt(f"field {key!r} is not JSON") from None
     try:
         return SessionState.from_json(data)
     except ValueError as exc:
         raise _Corrupt(f"not a session ({exc})") from None
+    except (TypeError, RecursionError):
+        raise _Corrupt("not a session (unexpected structure)") from None
+
+
+def _is_utf8(text: str) -> bool:
+    """False for a value that held invalid UTF-8 (read with ``surrogateescape``)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _encode(state: SessionState) -> dict[str, str]:
@@ -131,6 +135,9 @@ class RedisSessionStore:
             self.client: redis.Redis = client or redis.Redis.from_url(
                 location,
                 decode_responses=True,
+                # Invalid UTF-8 in a field must not fail the read: it surfaces as a
+                # surrogate, which _decode reports as corrupt (moved aside, fresh session).
+                encoding_errors="surrogateescape",
                 socket_timeout=socket_timeout,
                 socket_connect_timeout=socket_timeout,
                 health_check_interval=30,
@@ -330,7 +337,7 @@ class RedisSessionStore:
 
 def _is_json(value: str) -> bool:
     try:
-        json.loads(value)
+        decode_session_json(value)
     except ValueError:
         return False
     return True

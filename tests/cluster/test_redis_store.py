@@ -310,3 +310,41 @@ def test_cleansession_on_unreachable_redis_exits_non_zero_with_one_line(
     assert "redis://:****@127.0.0.1" in result.stderr
     assert "unreachable" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"PHPSESSID": "[" * 200_000 + "]" * 200_000},
+        {"aws_waf_token": b'"\xff\xfe token"', "generation": "2"},
+        {"generation": '{"a": []}'},
+    ],
+    ids=["nested-200000-deep", "not-utf8", "wrong-structure"],
+)
+def test_undecodable_fields_are_moved_aside_with_one_warning(
+    redis_server: RedisServer, caplog: pytest.LogCaptureFixture, fields: dict[str, object]
+) -> None:
+    """Any field that does not decode is corrupt, as in the JSON store: no traceback."""
+    client = redis_server.client()
+    client.hset("cwo:session", mapping=fields)  # type: ignore[arg-type]
+    store = _store(redis_server)
+    assert store.health().problem is not None
+    with caplog.at_level(logging.WARNING, logger="cwo_scrapy.session"):
+        assert store.load() == SessionState()
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1
+    assert "moved it to cwo:session:corrupt-" in warnings[0].getMessage()
+    assert not client.exists("cwo:session")
+    assert store.update(phpsessid="p1").generation == 1
+
+
+def test_a_password_in_the_redis_url_query_is_masked_in_location_and_errors(
+    dead_redis_url: str,
+) -> None:
+    url = dead_redis_url.replace(":s3cretpass@", "@") + "?password=qu3rypass"
+    store = RedisSessionStore(url, socket_timeout=2)
+    assert "qu3rypass" not in store.location
+    assert "password=****" in store.location
+    with pytest.raises(SessionStoreError) as info:
+        store.load()
+    assert "qu3rypass" not in str(info.value)
