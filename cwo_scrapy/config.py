@@ -8,12 +8,15 @@ problem into a one-line error that names the setting and the value.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlsplit
 
 from scrapy.settings import BaseSettings
 
 from cwo_scrapy import settings as defaults
+from cwo_scrapy.session.mask import mask_url
 
 # Settings whose value is one of a closed set (an import path is also allowed where noted).
 CHOICES: dict[str, tuple[tuple[str, ...], bool]] = {
@@ -47,8 +50,14 @@ def problems(settings: BaseSettings) -> Iterator[str]:
                     yield f"{name}={raw!r}: must not be negative"
             elif isinstance(default, float):
                 value = settings.getfloat(name)
-                if value < 0:
+                if not math.isfinite(value):
+                    yield f"{name}={raw!r}: must be a finite number"
+                elif value < 0:
                     yield f"{name}={raw!r}: must not be negative"
+            elif isinstance(default, str) and name.endswith("_URL") and raw:
+                problem = url_problem(str(raw))
+                if problem:
+                    yield f"{name}={mask_url(str(raw))!r}: {problem}"
             elif isinstance(default, list):
                 values = settings.getlist(name)
                 if default and all(isinstance(v, int) for v in default):
@@ -67,6 +76,15 @@ def problems(settings: BaseSettings) -> Iterator[str]:
             continue
         allowed = ", ".join(choices) + (", or an import path" if import_path_ok else "")
         yield f"{name}={value!r}: expected one of {allowed}"
+
+
+def url_problem(url: str) -> str | None:
+    """Why a URL setting cannot be used (a port outside 0-65535), or None."""
+    try:
+        urlsplit(url).port  # noqa: B018 - parsing the port is the check
+    except ValueError as exc:
+        return "port out of range 0-65535" if "range" in str(exc) else "port is not a number"
+    return None
 
 
 def check_settings(settings: BaseSettings) -> None:

@@ -7,6 +7,11 @@ holds back every request of that download slot for that long, and returns a retr
 request, at most ``CWO_RETRY_AFTER_TIMES`` (default 5) times. A 429 without ``Retry-After``
 is left to ``RetryMiddleware``. Stats: ``cwo/retry_after/count``, ``.../max_reached``,
 ``cwo/retry_after/paused_seconds``.
+
+When the engine starts closing during a pause (Ctrl-C, or a component closing the crawl), the
+pause ends at once: the requests held in the paused slots are dropped (``IgnoreRequest``,
+stat ``cwo/retry_after/dropped_on_close``) instead of being sent after the wait. The engine
+has no "closing" signal, so a 0.25 s check runs while a pause is active.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from scrapy.downloadermiddlewares.retry import get_retry_request
-from scrapy.exceptions import NotConfigured
+from scrapy.exceptions import IgnoreRequest, NotConfigured
 
 if TYPE_CHECKING:
     from typing import Self
@@ -27,6 +32,8 @@ if TYPE_CHECKING:
     from scrapy.http import Response
 
 logger = logging.getLogger(__name__)
+
+CLOSE_CHECK_INTERVAL = 0.25  # seconds between checks for a closing engine during a pause
 
 
 def parse_retry_after(value: str | bytes | None, now: float | None = None) -> float | None:
@@ -61,6 +68,7 @@ class RetryAfterMiddleware:
         self.max_wait = settings.getfloat("CWO_RETRY_AFTER_MAX", 120.0)
         self.max_times = settings.getint("CWO_RETRY_AFTER_TIMES", 5)
         self._restore: dict[str, Any] = {}
+        self._watch: Any = None  # LoopingCall while a pause is active
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
@@ -108,3 +116,55 @@ class RetryAfterMiddleware:
             self._restore.pop(key, None)
 
         self._restore[key] = {"delay": original, "handle": reactor.callLater(wait, restore)}
+        self._watch_for_close()
+
+    def _watch_for_close(self) -> None:
+        if self._watch is not None and self._watch.running:
+            return
+        from twisted.internet.task import LoopingCall
+
+        self._watch = LoopingCall(self._check_closing)
+        self._watch.start(CLOSE_CHECK_INTERVAL, now=False)
+
+    def _check_closing(self) -> None:
+        if not self._restore:
+            self._watch.stop()
+            return
+        if engine_closing(self.crawler):
+            self._watch.stop()
+            self.end_pauses()
+
+    def end_pauses(self) -> None:
+        """End every pause now and drop the requests they held (the engine is closing)."""
+        downloader = self.crawler.engine.downloader
+        dropped = 0
+        for key, entry in list(self._restore.items()):
+            handle = entry.get("handle")
+            if handle is not None and handle.active():
+                handle.cancel()
+            self._restore.pop(key, None)
+            slot = downloader.slots.get(key)
+            if slot is None:
+                continue
+            slot.delay = entry["delay"]
+            held = list(slot.queue)
+            slot.queue.clear()
+            for request, deferred in held:
+                dropped += 1
+                deferred.errback(
+                    IgnoreRequest(f"crawl closing during a Retry-After pause: {request}")
+                )
+        if dropped:
+            self.crawler.stats.inc_value("cwo/retry_after/dropped_on_close", dropped)
+            logger.info(
+                "Crawl closing: ended the Retry-After pause, dropped %d request(s)", dropped
+            )
+
+
+def engine_closing(crawler: Crawler) -> bool:
+    """Is the engine stopping or closing the spider? (Scrapy has no signal for this.)"""
+    engine = crawler.engine
+    if engine is None:
+        return True
+    slot = getattr(engine, "_slot", None)
+    return not engine.running or (slot is not None and slot.closing is not None)

@@ -57,21 +57,33 @@ def _text(kwargs: Mapping[str, Any], name: str) -> str | None:
     return text
 
 
-def parse_year(value: Any) -> int:
+def ascii_digits(value: Any) -> int | None:
+    """The whole number spelled by ASCII digits only, else None.
+
+    ``str.isdigit`` accepts superscripts (``"²"``), which ``int()`` then rejects with a
+    traceback, and ``int()`` accepts other scripts' digits, signs and ``_``: a numeric
+    argument is ``[0-9]+`` and nothing else (surrounding spaces aside).
+    """
     text = str(value).strip()
-    if not text.isdigit() or len(text) != 4:
+    if not text or not text.isascii() or not text.isdigit():
+        return None
+    return int(text)
+
+
+def parse_year(value: Any) -> int:
+    year = ascii_digits(value)
+    if year is None or len(str(value).strip()) != 4:
         raise SpiderArgumentError(f"year={value!r}: not a four-digit year")
-    year = int(text)
     if not MIN_YEAR <= year <= max_year():
         raise SpiderArgumentError(f"year={value!r}: out of range {MIN_YEAR}-{max_year()}")
     return year
 
 
 def parse_limit(value: Any) -> int:
-    text = str(value).strip()
-    if not text.isdigit() or int(text) < 1:
+    limit = ascii_digits(value)
+    if limit is None or limit < 1:
         raise SpiderArgumentError(f"limit={value!r}: not a positive whole number")
-    return int(text)
+    return limit
 
 
 def parse_scope(kwargs: Mapping[str, Any]) -> Scope:

@@ -59,3 +59,45 @@ async def test_retry_after_pauses_then_retries(replica_factory, tmp_path: Path) 
     assert crawler.stats.get_value("cwo/retry_after/paused_seconds", 0) >= 1
     assert time.monotonic() - started >= 1
     assert as_lines(items) == as_lines(truth.fitment_items(year=2021, make="Subaru"))
+
+
+def test_ctrl_c_during_a_retry_after_pause_ends_it_and_drops_the_request(
+    replica_factory, tmp_path: Path
+) -> None:
+    """SIGINT while every slot waits out a 120 s Retry-After: the crawl ends now, sends nothing."""
+    import os
+    import signal
+    import subprocess
+
+    from test_cli import PROJECT_ROOT, SCRAPY, replica_flags
+
+    replica = replica_factory(waf="off")
+    replica.control(retry_after_rate=1.0, retry_after=120)
+    log = tmp_path / "crawl.log"
+    proc = subprocess.Popen(
+        [*SCRAPY, "crawl", "fitment", "-a", "year=2021", "-O", str(tmp_path / "o.jsonl"),
+         "-s", "CWO_PROFILE=fast", "-s", "CWO_SESSION_ENABLED=False",
+         "-s", "RETRY_HTTP_CODES=500", "-s", f"LOG_FILE={log}", *replica_flags(replica)],
+        cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)},
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while "pausing slot" not in (log.read_text() if log.exists() else ""):
+            assert proc.poll() is None, "the crawl ended before a pause began"
+            assert time.monotonic() < deadline, "no pause began"
+            time.sleep(0.2)
+        requests_before = replica.stats()["requests"]
+        interrupted = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=100)  # without the fix: the 120 s pause, then the request
+        waited = time.monotonic() - interrupted
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    text = log.read_text()
+    assert "'cwo/retry_after/dropped_on_close'" in text
+    assert "Spider closed (shutdown)" in text
+    assert replica.stats()["requests"] == requests_before  # the held request was not sent
+    assert waited < 100
