@@ -20,7 +20,9 @@ def _project(**overrides: str) -> Settings:
     return settings
 
 
-@pytest.mark.parametrize("value", ["201²", "²", "\uff12\uff10\uff12\uff11", "٢٠٢١", "+2021", "2_021", "-1", ""])
+@pytest.mark.parametrize(
+    "value", ["201²", "²", "\uff12\uff10\uff12\uff11", "٢٠٢١", "+2021", "2_021", "-1", ""]
+)
 def test_numbers_are_ascii_digits_only(value: str) -> None:
     assert ascii_digits(value) is None
     with pytest.raises(SpiderArgumentError):
