@@ -148,6 +148,24 @@ ROWS: list[Row] = [
         "all pass",
         _check(lambda d: d["reliability"]["failed"] == 0 and d["reliability"]["passed"] > 0),
     ),
+    (
+        "Disk full (64 KB tmpfs): items reported / whole lines / exit",
+        lambda d: (
+            f"{_get(d, 'disk_full', 'items_reported')} / {_get(d, 'disk_full', 'whole_lines')}"
+            f" / {_get(d, 'disk_full', 'exit_code')}"
+            + (" (cut line left)" if _get(d, "disk_full", "cut_line") else "")
+            if d.get("disk_full") and "skipped" not in d["disk_full"]
+            else None
+        ),
+        "equal, no cut line, exit 1",
+        _check(
+            lambda d: (
+                d["disk_full"]["items_reported"] == d["disk_full"]["whole_lines"]
+                and not d["disk_full"]["cut_line"]
+                and d["disk_full"]["exit_code"] == 1
+            )
+        ),
+    ),
 ]
 
 

@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 
 from scrapy.commands import ScrapyCommand
 
+from cwo_scrapy.errorline import error_line
 from cwo_scrapy.session import SessionFileError, SessionState, StoreHealth, mask
 from cwo_scrapy.session import store_from_settings as _store_from_settings
 from cwo_scrapy.session.base import SessionStore
@@ -119,7 +120,7 @@ class Command(ScrapyCommand):
             self._fail(message, EXIT_ERROR)
 
     def _fail(self, message: str, code: int) -> None:
-        print(f"scrapy cleansession: error: {message}", file=sys.stderr)
+        print(f"scrapy cleansession: error: {error_line(message)}", file=sys.stderr)
         self.exitcode = code
 
     # ------------------------------------------------------------------------------ status
