@@ -348,3 +348,24 @@ def test_a_password_in_the_redis_url_query_is_masked_in_location_and_errors(
     with pytest.raises(SessionStoreError) as info:
         store.load()
     assert "qu3rypass" not in str(info.value)
+    status = subprocess.run(
+        [
+            *_SCRAPY,
+            "cleansession",
+            "--status",
+            "-s",
+            "CWO_SESSION_STORE=redis",
+            "-s",
+            f"CWO_REDIS_URL={url}",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert status.returncode == 1
+    assert "password=****" in status.stderr
+    assert "qu3rypass" not in status.stderr + status.stdout
+
+
+_SCRAPY = [sys.executable, "-m", "scrapy.cmdline"]
