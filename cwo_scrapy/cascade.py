@@ -202,7 +202,7 @@ class CascadeSpider(scrapy.Spider):
             priority=PRIORITY[level],
             dont_filter=dont_filter,
             headers=headers,
-            meta={"cwo_level": level},
+            meta={"cwo_level": level, "cwo_cluster_local": level == "options"},
         )
 
     def api_request(self, url: str, callback: Any, level: str, **cb_kwargs: Any) -> scrapy.Request:

@@ -134,4 +134,4 @@ CWO_CLUSTER_KEY_PREFIX = "cwo:cluster"
 CWO_CLUSTER_HEARTBEAT = 2.0  # s between heartbeats (liveness, acknowledgements, progress)
 CWO_CLUSTER_WORKER_TTL = 30.0  # s without heartbeat after which a worker's requests are requeued
 CWO_CLUSTER_IDLE_CLOSE = 5.0  # s the whole crawl must stay drained before workers close
-CWO_CLUSTER_LOCAL_LEVELS = ["options"]  # meta["cwo_level"] values kept in the worker (memory state)
+CWO_CLUSTER_REDIS_TIMEOUT = 60.0  # s Redis may be unreachable before a worker ends (exit 1)

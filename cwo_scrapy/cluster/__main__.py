@@ -4,7 +4,8 @@
   their published counters, whether the crawl finished;
 - ``reset CRAWL_ID [--redis URL]``: delete every key of that crawl (queue, dupefilter, leases,
   seed flag, finished marker) so it can run again; refuses while a live worker is registered
-  unless ``--force``;
+  unless ``--force``. The keys are computed from the id, never matched as a pattern: ``reset a``
+  leaves crawl ``a:b`` alone and ``reset '*'`` deletes only a crawl literally named ``*``;
 - ``merge FILE... -o OUT``: merge per-worker JSON-lines files (see ``output.py``).
 
 ``--redis`` defaults to ``$CWO_REDIS_URL`` or ``redis://127.0.0.1:6379/0``. Errors are one line
@@ -24,7 +25,7 @@ import redis
 
 from cwo_scrapy.cluster.coordinator import DEFAULT_PREFIX, Coordinator
 from cwo_scrapy.cluster.output import merge, write_jsonl
-from cwo_scrapy.session.redis_store import mask_url
+from cwo_scrapy.session.mask import mask_url
 
 
 def _error(message: str) -> int:
@@ -42,10 +43,16 @@ def _crawl_ids(args: argparse.Namespace) -> list[str]:
     """Crawl ids that have a queue, a worker list, a seed flag or a finished marker."""
     client = redis.Redis.from_url(args.redis, socket_connect_timeout=5, socket_timeout=10)
     ids = set()
+    prefix = _glob_escape(args.prefix)
     for suffix in ("requests", "workers", "seed", "meta"):
-        for key in client.scan_iter(match=f"{args.prefix}:*:{suffix}", count=500):
+        for key in client.scan_iter(match=f"{prefix}:*:{suffix}", count=500):
             ids.add(key.decode()[len(args.prefix) + 1 : -len(suffix) - 1])
     return sorted(ids)
+
+
+def _glob_escape(text: str) -> str:
+    """``text`` matched literally by a Redis ``SCAN MATCH`` pattern."""
+    return "".join("\\" + c if c in "*?[]\\" else c for c in text)
 
 
 def _print_status(snap: dict[str, Any]) -> None:
@@ -130,6 +137,8 @@ def main(argv: list[str] | None = None) -> int:
             )
         print(f"deleted {coord.reset()} keys of crawl {args.crawl_id!r} on {where}")
         return 0
+    except ValueError as exc:  # a malformed URL (port out of range, ...)
+        return _error(f"bad Redis URL {where}: {exc}")
     except redis.RedisError as exc:
         return _error(f"cannot use Redis at {where}: {' '.join(str(exc).split())}")
 

@@ -1,10 +1,11 @@
 """``CWO_CLUSTER=True``: the distributed profile, applied by an add-on.
 
-One switch instead of a settings block to copy: it sets scrapy-redis's scheduler and
-dupefilter (through :class:`~cwo_scrapy.cluster.scheduler.ClusterScheduler`), ``REDIS_URL``
-from ``CWO_REDIS_URL``, the Redis session store, the cluster spider middleware, and one output
-file per worker. Values are written at ``project`` priority, like ``cwo_scrapy.profiles``:
-they replace ``settings.py`` defaults, while ``-s NAME=VALUE`` still wins.
+One switch instead of a settings block to copy: it sets scrapy-redis's scheduler, queue,
+serializer and dupefilter (through :class:`~cwo_scrapy.cluster.scheduler.ClusterScheduler` and
+its JSON, leasing queue), ``REDIS_URL`` from ``CWO_REDIS_URL``, the Redis session store, the
+cluster spider middleware and extension, and one output file per worker. Values are written
+at ``project`` priority, like ``cwo_scrapy.profiles``: they replace ``settings.py`` defaults,
+while ``-s NAME=VALUE`` still wins.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 MIDDLEWARE = "cwo_scrapy.cluster.middleware.ClusterSpiderMiddleware"
+EXTENSION = "cwo_scrapy.cluster.extension.ClusterExtension"
 WORKER_PARAM = "%(worker)s"
 
 
@@ -34,7 +36,8 @@ def cluster_settings(redis_url: str) -> dict[str, Any]:
     return {
         "SCHEDULER": "cwo_scrapy.cluster.scheduler.ClusterScheduler",
         "DUPEFILTER_CLASS": "scrapy_redis.dupefilter.RFPDupeFilter",
-        "SCHEDULER_QUEUE_CLASS": "scrapy_redis.queue.PriorityQueue",
+        "SCHEDULER_QUEUE_CLASS": "cwo_scrapy.cluster.queue.LeasingQueue",
+        "SCHEDULER_SERIALIZER": "cwo_scrapy.cluster.serializer",
         "SCHEDULER_PERSIST": True,
         "REDIS_URL": redis_url,
         "CWO_SESSION_STORE": "redis",
@@ -71,6 +74,7 @@ class ClusterAddon:
             if (settings.getpriority(key) or 0) <= project:
                 settings.set(key, value, priority="project")
         settings["SPIDER_MIDDLEWARES"][MIDDLEWARE] = 10
+        settings["EXTENSIONS"][EXTENSION] = 0
         self._per_worker_feeds(settings)
 
     @staticmethod

@@ -16,7 +16,9 @@ Keys, all under ``<prefix>:<crawl id>`` (``prefix`` defaults to ``cwo:cluster``)
 - ``seed``: hash ``owner``/``state`` (``running``/``done``): only one worker runs ``start()``;
 - ``meta``: hash ``status`` (``running``/``finished``), timestamps; ``stats:<worker>``: the
   worker's published counters (progress and the end-of-crawl sums);
-- ``seq``: counter for lease ids.
+- ``seq``: counter for lease ids; ``members``: set of every worker that ever joined, so that
+  ``reset`` deletes exactly this crawl's keys (no ``SCAN`` pattern: crawl ``a`` must not
+  match crawl ``a:b``, nor ``*`` every crawl).
 
 Only standalone Redis (or a Sentinel-managed primary) is supported: the scripts touch keys
 they compute from the worker list, which Redis Cluster forbids.
@@ -179,6 +181,7 @@ class Coordinator:
         self.seed_key = self.base + "seed"
         self.meta_key = self.base + "meta"
         self.seq_key = self.base + "seq"
+        self.members_key = self.base + "members"
         self.inflight_key = self.inflight_key_of(worker_id)
         self.alive_key = self.base + f"alive:{worker_id}"
         self.stats_key = self.base + f"stats:{worker_id}"
@@ -188,21 +191,30 @@ class Coordinator:
         self._requeue = client.register_script(_REQUEUE)
         self._status = client.register_script(_REAP_AND_STATUS)
         self._claim = client.register_script(_CLAIM_SEED)
+        self._info = "{}"
 
     def inflight_key_of(self, worker: str) -> str:
         return self.base + f"inflight:{worker}"
 
     # -- membership -------------------------------------------------------------------------
     def register(self, info: dict[str, Any]) -> None:
+        self._info = json.dumps(info)
         pipe = self.client.pipeline(transaction=True)
-        pipe.hset(self.workers_key, self.worker_id, json.dumps(info))
+        pipe.hset(self.workers_key, self.worker_id, self._info)
         pipe.hset(self.busy_key, self.worker_id, "0")
+        pipe.sadd(self.members_key, self.worker_id)
         pipe.set(self.alive_key, str(time.time()), px=self.worker_ttl_ms)
         pipe.execute()
 
-    def heartbeat(self, stats: dict[str, Any] | None = None) -> None:
+    def heartbeat(self, stats: dict[str, Any] | None = None, *, busy: bool | None = None) -> None:
+        """Stay alive; with ``busy``, also re-register (another worker may have reaped this
+        one while Redis was unreachable and its liveness key lapsed)."""
         pipe = self.client.pipeline(transaction=False)
         pipe.set(self.alive_key, str(time.time()), px=self.worker_ttl_ms)
+        if busy is not None:
+            pipe.hset(self.workers_key, self.worker_id, self._info)
+            pipe.hset(self.busy_key, self.worker_id, "1" if busy else "0")
+            pipe.sadd(self.members_key, self.worker_id)
         if stats is not None:
             pipe.set(self.stats_key, json.dumps(stats, default=str))
         pipe.execute()
@@ -294,12 +306,28 @@ class Coordinator:
         pipe.delete(self.dupefilter_key, self.queue_key)
         pipe.execute()
 
+    def members(self) -> list[str]:
+        """Every worker that joined this crawl (registered now or ever)."""
+        names = self.client.smembers(self.members_key) | set(self.client.hkeys(self.workers_key))
+        return sorted({_text(name) for name in names})
+
+    def keys(self) -> list[str]:
+        """Every key this crawl may have, computed, not matched: exact whatever the id holds."""
+        fixed = [
+            self.queue_key, self.dupefilter_key, self.workers_key, self.busy_key,
+            self.seed_key, self.meta_key, self.seq_key, self.members_key,
+        ]  # fmt: skip
+        per_worker = [
+            self.base + f"{kind}:{worker}"
+            for worker in self.members()
+            for kind in ("inflight", "alive", "stats")
+        ]
+        return fixed + per_worker
+
     def reset(self) -> int:
-        """Delete every key of this crawl (``cluster reset``); returns how many."""
-        keys = list(self.client.scan_iter(match=self.base + "*", count=500))
-        if keys:
-            self.client.delete(*keys)
-        return len(keys)
+        """Delete every key of this crawl (``cluster reset``); returns how many existed."""
+        keys = self.keys()
+        return int(self.client.delete(*keys))
 
     def snapshot(self) -> dict[str, Any]:
         """Everything ``cluster status`` prints: queue, workers, leases, published stats."""
@@ -315,11 +343,10 @@ class Coordinator:
                 "inflight": int(self.client.hlen(self.inflight_key_of(w))),
             }
         stats: dict[str, Any] = {}
-        for key in self.client.scan_iter(match=self.base + "stats:*", count=500):
-            k = key.decode() if isinstance(key, bytes) else key
-            raw = self.client.get(key)
+        for worker in self.members():
+            raw = self.client.get(self.base + f"stats:{worker}")
             if raw:
-                stats[k.rsplit("stats:", 1)[1]] = json.loads(raw)
+                stats[worker] = json.loads(raw)
         meta = {
             (k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)
             for k, v in self.client.hgetall(self.meta_key).items()
@@ -337,3 +364,7 @@ class Coordinator:
             "workers": workers,
             "stats": stats,
         }
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

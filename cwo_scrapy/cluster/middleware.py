@@ -17,8 +17,11 @@ import logging
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
+import redis
 from scrapy import Request
 
+from cwo_scrapy.cluster.outage import one_line
+from cwo_scrapy.cluster.scheduler import REASON_UNREACHABLE, ClusterScheduler
 from cwo_scrapy.cluster.tracker import LEASE_KEY, PARENT_KEY
 
 if TYPE_CHECKING:
@@ -26,8 +29,6 @@ if TYPE_CHECKING:
 
     from scrapy.crawler import Crawler
     from scrapy.http import Response
-
-    from cwo_scrapy.cluster.scheduler import ClusterScheduler
 
 logger = logging.getLogger(__name__)
 
@@ -41,8 +42,6 @@ class ClusterSpiderMiddleware:
         return cls(crawler)
 
     def _scheduler(self) -> ClusterScheduler | None:
-        from cwo_scrapy.cluster.scheduler import ClusterScheduler
-
         scheduler = self.crawler.engine.scheduler if self.crawler.engine else None
         return scheduler if isinstance(scheduler, ClusterScheduler) else None
 
@@ -52,14 +51,34 @@ class ClusterSpiderMiddleware:
             async for item in start:
                 yield item
             return
-        if scheduler.claim_seed() not in ("mine", "resumed"):
+        if not self._claim_seed(scheduler):
             return
         count = 0
         async for item in start:
             count += 1
             yield item
-        scheduler.seed_done()
+        try:
+            scheduler.coord.seed_done()
+        except redis.RedisError as exc:
+            scheduler.fail(REASON_UNREACHABLE, f"could not record the seeding: {one_line(exc)}")
+            return
         logger.info("Cluster: seeded the crawl with %d start requests", count)
+
+    @staticmethod
+    def _claim_seed(scheduler: ClusterScheduler) -> bool:
+        """True if this worker runs ``start()``: nobody else does, or its seeder died."""
+        if scheduler.failed:
+            return False
+        try:
+            verdict = scheduler.coord.claim_seed()
+        except redis.RedisError as exc:
+            scheduler.fail(REASON_UNREACHABLE, f"could not claim the seeding: {one_line(exc)}")
+            return False
+        if verdict == "resumed":
+            logger.warning("Cluster: the worker seeding this crawl died; seeding again")
+        elif verdict == "theirs":
+            logger.info("Cluster: another worker seeds this crawl; consuming the shared queue")
+        return verdict in ("mine", "resumed")
 
     async def process_spider_output(
         self, response: Response, result: AsyncIterator[Any]

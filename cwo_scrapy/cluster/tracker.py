@@ -8,7 +8,7 @@ it counts as finished one heartbeat after it left the downloader, by which time 
 has run.
 
 Acknowledgements are also held back while the worker has *local* work (requests pinned to
-this process, see ``ClusterScheduler``): the spiders keep vehicles in memory until their type's
+this process, see ``queue.LOCAL_KEY``): the spiders keep vehicles in memory until their type's
 option lists arrive through such requests, so a finished vehicle request may still have an
 item pending in memory. No Scrapy imports.
 """

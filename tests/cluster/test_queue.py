@@ -1,0 +1,146 @@
+"""The shared queue of cluster mode: JSON requests, leases, worker-local requests."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import pickle
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+import scrapy
+from scrapy.utils.test import get_crawler
+
+from cwo_scrapy.cluster import serializer
+from cwo_scrapy.cluster.queue import LOCAL_KEY, LeasingQueue
+from cwo_scrapy.cluster.tracker import LEASE_KEY
+from cwo_scrapy.parsing import VehicleRecord
+
+from .conftest import RedisServer
+
+VEHICLE = VehicleRecord(
+    *(1979, "Ford", "F-150", "Base", "RWD", "c1", "m1", "truck", "pickup", "6x139.7", "6x5.5"),
+    *(6, 139.7, 87.1, "lug nut", "M12x1.5", 16.0, 7.0, 0, "235/85R16"),
+    *(16.0, 7.0, 0, "235/85R16", False, False),
+)
+
+
+class _Spider(scrapy.Spider):
+    name = "queue-test"
+
+    def parse_store(self, response: Any, **kwargs: Any) -> None:
+        pass
+
+
+class _MakesFile:
+    """Unpickling this creates ``path``: the code a crafted queue entry would run."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (open, (str(self.path), "w"))
+
+
+def _queue(server: RedisServer, crawl: str = "q") -> LeasingQueue:
+    crawler = get_crawler(_Spider, {"CWO_CLUSTER_CRAWL_ID": crawl, "REDIS_URL": server.url})
+    crawler.stats.open_spider()
+    spider = _Spider.from_crawler(crawler)
+    client = redis.Redis.from_url(server.url)
+    return LeasingQueue(client, spider, f"cwo:cluster:{crawl}:requests", serializer)
+
+
+def _store_request(spider: scrapy.Spider, **meta: Any) -> scrapy.Request:
+    return scrapy.Request(
+        "http://127.0.0.1/store/wheels?x=1",
+        callback=spider.parse_store,  # type: ignore[attr-defined]
+        cb_kwargs={"vehicle": VEHICLE, "combo": ("stock", "none", "no")},
+        headers={"Accept": "*/*"},
+        meta=meta,
+        priority=3,
+    )
+
+
+def test_a_request_travels_as_json_and_comes_back_whole(redis_server: RedisServer) -> None:
+    """What a worker pops is the request another queued: callback, vehicle, combo, headers."""
+    queue = _queue(redis_server)
+    request = _store_request(queue.spider, depth=2, redirect_urls=["http://a/"])
+    assert queue.push(request, fingerprint="f1")
+    raw = redis_server.client().zrange(queue.key, 0, 0)[0]
+    assert raw.startswith("{")
+    assert "VehicleRecord" in raw
+    popped = queue.pop()
+    assert popped is not None
+    assert popped.callback == queue.spider.parse_store  # type: ignore[attr-defined]
+    assert popped.cb_kwargs == {"vehicle": VEHICLE, "combo": ("stock", "none", "no")}
+    assert popped.headers[b"Accept"] == b"*/*"
+    assert popped.meta["redirect_urls"] == ["http://a/"]
+    assert popped.priority == 3
+    assert popped.meta[LEASE_KEY] in queue.tracker._open
+
+
+def test_a_crafted_pickle_in_the_queue_is_rejected_and_never_run(
+    redis_server: RedisServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Anyone able to write to Redis cannot run code on the workers through the queue."""
+    queue = _queue(redis_server)
+    marker = tmp_path / "pwned"
+    payload = pickle.dumps({"url": "http://x/", "meta": _MakesFile(marker)}, protocol=4)
+    control = tmp_path / "control"
+    pickle.loads(pickle.dumps(_MakesFile(control)))  # what scrapy-redis's default would do
+    assert control.exists()
+    redis.Redis.from_url(redis_server.url).zadd(queue.key, {payload: -100})  # popped first
+    good = _store_request(queue.spider)
+    assert queue.push(good, fingerprint="f-good")
+    with caplog.at_level(logging.ERROR):
+        popped = queue.pop()
+    assert popped is not None
+    assert popped.url == good.url
+    assert not marker.exists()
+    assert "rejected a queued entry" in caplog.text
+    assert queue.stats.get_value("cwo_cluster/undecodable") == 1
+    queue.ack_finished()
+    assert redis_server.client().hlen(queue.coord.inflight_key) == 1  # only the good lease
+
+
+def test_a_request_marked_local_never_reaches_redis(redis_server: RedisServer) -> None:
+    """``meta["cwo_cluster_local"]`` keeps a request (and its callback's state) in the worker."""
+    queue = _queue(redis_server)
+    local = _store_request(queue.spider, **{LOCAL_KEY: True})
+    shared = _store_request(queue.spider)
+    shared.priority = 100
+    assert queue.push(shared, fingerprint="f1")
+    assert queue.push(local, fingerprint="f2")
+    assert not queue.push(_store_request(queue.spider, **{LOCAL_KEY: True}), fingerprint="f2")
+    assert len(queue) == 2
+    assert redis_server.client().zcard(queue.key) == 1
+    assert queue.pop() is local  # local requests first, whatever the priority
+    assert queue.tracker.open_local == 1
+
+
+def test_a_request_that_is_not_json_stays_in_the_worker(redis_server: RedisServer) -> None:
+    """An object in meta is not shared (and not lost): it runs in the worker that made it."""
+    queue = _queue(redis_server)
+    request = _store_request(queue.spider, thing=object())
+    assert queue.push(request, fingerprint="f1")
+    assert redis_server.client().zcard(queue.key) == 0
+    assert queue.stats.get_value("cwo_cluster/unserializable") == 1
+    assert queue.pop() is request
+
+
+def test_the_serializer_builds_only_plain_values_and_allowed_dataclasses() -> None:
+    @dataclasses.dataclass(frozen=True)
+    class Other:
+        x: int
+
+    data = serializer.dumps({"url": "u", "meta": {"v": VEHICLE, b"k": (1, b"\x00")}})
+    assert serializer.loads(data)["meta"] == {"v": VEHICLE, b"k": (1, b"\x00")}
+    with pytest.raises(TypeError, match="Other"):
+        serializer.dumps({"url": "u", "meta": {"o": Other(1)}})
+    forged = b'{"url": "u", "meta": {"$type": "Other", "fields": {"x": 1}}}'
+    with pytest.raises(ValueError, match="not a JSON request"):
+        serializer.loads(forged)
+    with pytest.raises(ValueError, match="not a JSON request"):
+        serializer.loads(b"[" * 100_000 + b"]" * 100_000)
