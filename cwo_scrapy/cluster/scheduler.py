@@ -7,7 +7,7 @@ The pieces of cluster mode sit on scrapy-redis's own seams:
 - ``SCHEDULER_SERIALIZER`` = :mod:`cwo_scrapy.cluster.serializer`: JSON, never pickle;
 - ``EXTENSIONS``: :class:`~cwo_scrapy.cluster.extension.ClusterExtension`: heartbeat,
   completion tracking, the cluster-wide idle close, the Redis outage timeout;
-- this scheduler, which overrides three methods of scrapy-redis's ``Scheduler``:
+- this scheduler, which overrides four methods of scrapy-redis's ``Scheduler``:
 
   - ``from_crawler``: no ``ping`` (an exception there ends the process with a traceback; an
     unreachable Redis is reported by ``open`` in one line), and this crawl's keys;
@@ -16,7 +16,8 @@ The pieces of cluster mode sit on scrapy-redis's own seams:
   - ``enqueue_request``: duplicate filter and push in one atomic step, handing over the lease of
     a retried request, and acknowledging a child to its parent only once it is safely queued.
     A push that fails (Redis restarting) keeps the request in memory and retries it at each
-    heartbeat, so no request is lost and no parent is acknowledged too early.
+    heartbeat, so no request is lost and no parent is acknowledged too early;
+  - ``next_request``: only to count without the ``spider=`` argument Scrapy deprecated.
 """
 
 from __future__ import annotations
@@ -24,10 +25,12 @@ from __future__ import annotations
 import importlib
 import logging
 import time
+import warnings
 from collections import deque
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import redis
+from scrapy.exceptions import ScrapyDeprecationWarning
 from scrapy.utils.misc import load_object
 from scrapy_redis import connection
 from scrapy_redis.dupefilter import RFPDupeFilter
@@ -102,7 +105,9 @@ class ClusterScheduler(Scheduler):
         return instance
 
     def open(self, spider: Spider) -> None:
-        super().open(spider)  # builds the queue; its length tolerates an unreachable Redis
+        with warnings.catch_warnings():  # scrapy-redis 0.9.1 logs through Spider.log()
+            warnings.simplefilter("ignore", ScrapyDeprecationWarning)
+            super().open(spider)  # builds the queue; its length tolerates an unreachable Redis
         self.coord, self.tracker = self.queue.coord, self.queue.tracker
         config = self.config
         try:
@@ -135,6 +140,12 @@ class ClusterScheduler(Scheduler):
             self.coord.base,
         )
 
+    def next_request(self) -> Request | None:
+        request = self.queue.pop()
+        if request is not None:  # scrapy-redis passes spider= (deprecated since Scrapy 2.14)
+            self.stats.inc_value("scheduler/dequeued/redis")
+        return request
+
     def fail(self, reason: str, message: str) -> None:
         """Close the spider with ``reason`` and a one-line message (no traceback)."""
         self.failed = reason
@@ -166,7 +177,6 @@ class ClusterScheduler(Scheduler):
         request = entry.request
         fingerprint = "" if request.dont_filter else self.df.request_fingerprint(request)
         added = self.queue.push(request, fingerprint=fingerprint, handoff=entry.handoff)
-        self.queue.health.ok()
         if not added:
             self.df.log(request, self.spider)
         if entry.parent is not None:  # only now is the child durable (or a known duplicate)

@@ -26,6 +26,7 @@ class RedisServer:
     port: int
     process: subprocess.Popen[bytes]
     folder: Path
+    durable: bool = False
 
     @property
     def url(self) -> str:
@@ -33,6 +34,15 @@ class RedisServer:
 
     def client(self) -> redis.Redis:
         return redis.Redis.from_url(self.url, decode_responses=True)
+
+    def kill(self) -> None:
+        """``kill -9``: no shutdown, no final save."""
+        self.process.kill()
+        self.process.wait()
+
+    def restart(self) -> None:
+        """Start again on the same port and folder (with AOF, the same data)."""
+        self.process = start_redis(self.folder, port=self.port, durable=self.durable).process
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -60,29 +70,18 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_redis(folder: Path) -> RedisServer:
+def start_redis(folder: Path, *, port: int | None = None, durable: bool = False) -> RedisServer:
+    """``durable``: append-only file fsynced on every write, as a production server would be."""
     binary = require_redis_server()
-    port = free_port()
+    port = port or free_port()
+    aof = ["--appendonly", "yes", "--appendfsync", "always"] if durable else ["--appendonly", "no"]
+    where = ["--port", str(port), "--bind", "127.0.0.1", "--dir", str(folder)]
     process = subprocess.Popen(
-        [
-            binary,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--dir",
-            str(folder),
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--protected-mode",
-            "yes",
-        ],
+        [binary, *where, "--save", "", *aof, "--protected-mode", "yes"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    server = RedisServer(port, process, folder)
+    server = RedisServer(port, process, folder, durable)
     deadline = time.monotonic() + 10
     while True:
         try:
@@ -99,6 +98,18 @@ def start_redis(folder: Path) -> RedisServer:
 def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
     """A fresh, empty Redis for one test; stopped afterwards."""
     server = start_redis(tmp_path)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def durable_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    """A Redis with an fsynced append-only file, so that it can be killed and restarted."""
+    folder = tmp_path / "redis"
+    folder.mkdir()
+    server = start_redis(folder, durable=True)
     try:
         yield server
     finally:

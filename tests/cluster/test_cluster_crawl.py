@@ -227,9 +227,15 @@ def test_a_killed_worker_loses_no_vehicle(
     assert "put its" in cluster.log("w1") + cluster.log("w3") + cluster.log("w4")
 
 
+@pytest.mark.parametrize("password_in", ["userinfo", "query"])
 def test_unreachable_redis_is_a_one_line_error_and_a_non_zero_exit(
-    replica: ReplicaProcess, dead_redis_url: str, tmp_path: Path
+    replica: ReplicaProcess, dead_redis_url: str, tmp_path: Path, password_in: str
 ) -> None:
+    """The password is masked wherever the URL holds it (``:pw@`` or ``?password=pw``)."""
+    masked = "redis://:****@127.0.0.1"
+    if password_in == "query":
+        dead_redis_url = dead_redis_url.replace(":s3cretpass@", "") + "?password=s3cretpass"
+        masked = "/0?password=****"
     args = [sys.executable, "-m", "scrapy.cmdline", "crawl", "fitment", "-a", f"year={YEAR}"]
     for key, value in {
         **replica.settings(),
@@ -243,6 +249,66 @@ def test_unreachable_redis_is_a_one_line_error_and_a_non_zero_exit(
     assert result.returncode == 1
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("scrapy crawl: error: crawl closed with reason 'redis_unreachable'")
-    assert "redis://:****@127.0.0.1" in last
+    assert masked in last
     assert "Traceback" not in result.stderr
     assert "s3cretpass" not in result.stderr + result.stdout
+
+
+def _assert_no_stray_errors(cluster: Cluster, worker: str) -> None:
+    log = cluster.log(worker)
+    assert "Task exception was never retrieved" not in log
+    assert "Traceback" not in log, log[-3000:]
+
+
+def test_redis_killed_and_restarted_mid_crawl_loses_no_vehicle(
+    durable_redis: RedisServer, replica: ReplicaProcess, tmp_path: Path
+) -> None:
+    """kill -9 of Redis (AOF, fsync always) and a restart: every vehicle, clean exits.
+
+    Requests a worker cannot push while Redis is down wait in its memory, and their parent
+    request is not acknowledged before they are queued.
+    """
+    cluster = Cluster(durable_redis, replica, tmp_path, "fitment", "restart")
+    try:
+        for name in ("w1", "w2"):
+            cluster.start(name)
+        cluster.wait_for(lambda: cluster.total("item_scraped_count") >= 30)
+        durable_redis.kill()
+        time.sleep(3)
+        durable_redis.restart()
+        codes = cluster.wait()
+    finally:
+        cluster.stop_all()
+    _assert_clean_exit(cluster, codes)
+    for worker in codes:
+        _assert_no_stray_errors(cluster, worker)
+    assert "unreachable" in cluster.log("w1") + cluster.log("w2")  # the outage was seen
+    items, report = merge(cluster.outputs())
+    assert report.ok, report.conflicts
+    assert not report.bad_lines
+    truth = [_canonical(item) for item in fitment_items(year=YEAR)]
+    assert sorted(_canonical(item) for item in items) == sorted(truth)
+
+
+def test_redis_gone_for_good_ends_the_worker_with_redis_unreachable(
+    durable_redis: RedisServer, replica: ReplicaProcess, tmp_path: Path
+) -> None:
+    """Past CWO_CLUSTER_REDIS_TIMEOUT: one line naming the cause, exit 1, whole output lines."""
+    cluster = Cluster(durable_redis, replica, tmp_path, "fitment", "gone")
+    try:
+        cluster.start("w1", "-s", "CWO_CLUSTER_REDIS_TIMEOUT=3")
+        cluster.wait_for(lambda: cluster.total("item_scraped_count") >= 20)
+        durable_redis.kill()
+        code = cluster.procs["w1"].wait(timeout=120)
+    finally:
+        cluster.stop_all()
+    log = cluster.log("w1")
+    assert code == 1, log[-3000:]
+    last = log.strip().splitlines()[-1]
+    assert last.startswith("scrapy crawl: error: crawl closed with reason 'redis_unreachable'")
+    assert "CWO_CLUSTER_REDIS_TIMEOUT" in last
+    _assert_no_stray_errors(cluster, "w1")
+    lines = [line for path in cluster.outputs() for line in path.read_text().splitlines()]
+    assert lines
+    for line in lines:
+        json.loads(line)  # whole lines only

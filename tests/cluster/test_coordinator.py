@@ -173,3 +173,56 @@ def test_cluster_cli_status_and_reset(
     assert main(["--redis", redis_server.url, "reset", "crawl"]) == 1  # a live worker
     assert main(["--redis", redis_server.url, "reset", "crawl", "--force"]) == 0
     assert not list(redis_server.client().scan_iter(match="cwo:cluster:crawl:*"))
+
+
+def test_cluster_reset_deletes_exactly_one_crawl(
+    redis_server: RedisServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``reset a`` leaves crawl ``a:b`` alone; ``reset '*'`` is not a wildcard."""
+    from cwo_scrapy.cluster.__main__ import main
+
+    for crawl in ("a", "a:b", "a?", "other"):
+        coord = Coordinator(_client(redis_server), crawl, "w1", worker_ttl=30)
+        coord.register({"host": "test"})
+        coord.heartbeat({"item_scraped_count": 1})
+        coord.push(b"x", 0, fingerprint="f")
+        coord.deregister(requeue=False)
+    client = redis_server.client()
+    before = set(client.keys("*"))
+
+    def remaining(crawl: str) -> set[str]:
+        return {k for k in client.keys("*") if k.startswith(f"cwo:cluster:{crawl}:")}
+
+    assert main(["--redis", redis_server.url, "reset", "*"]) == 0
+    assert main(["--redis", redis_server.url, "reset", "a*"]) == 0
+    assert set(client.keys("*")) == before
+    a_keys = remaining("a") - remaining("a:b") - remaining("a?")
+    assert a_keys
+    assert main(["--redis", redis_server.url, "reset", "a"]) == 0
+    assert f"deleted {len(a_keys)} keys of crawl 'a' " in capsys.readouterr().out
+    assert set(client.keys("*")) == before - a_keys
+    assert remaining("a:b")
+    assert remaining("a?")
+    assert main(["--redis", redis_server.url, "status", "a:b"]) == 0
+    assert "1 requests queued" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("redis://127.0.0.1:{port}/0?password=s3cretpass", "?password=****"),
+        ("redis://127.0.0.1:99999/0?password=s3cretpass", "Port out of range"),
+    ],
+)
+def test_cluster_cli_masks_a_password_in_the_query_and_reports_a_bad_port(
+    url: str, message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from cwo_scrapy.cluster.__main__ import main
+
+    from .conftest import free_port
+
+    assert main(["--redis", url.format(port=free_port()), "status"]) == 1
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1
+    assert message in err
+    assert "s3cretpass" not in err
