@@ -4,7 +4,8 @@
     python -m bench --quick               # small slices and counts: proves the machinery works
     python -m bench --only overhead,scale # a subset; other keys of latest.json are kept
     python -m bench --scale-vehicles 5000 # scale benchmark on -a limit=5000
-    python -m bench --reliability         # also the reliability suite with full counts
+    python -m bench --reliability         # also the reliability suite with full counts and
+                                          # the items after a Redis restart (redis_restart.py)
 
 Benchmarks: overhead, ceiling, stampede, writes, scale, replica, dedup (and reliability).
 Results are merged into ``bench/results/latest.json`` (each benchmark's run time in ``runs``) and
@@ -27,6 +28,7 @@ from bench import (
     dedup_memory,
     disk_full,
     overhead,
+    redis_restart,
     reliability,
     replica_tp,
     scale,
@@ -112,6 +114,7 @@ def runners(args: argparse.Namespace) -> dict[str, Callable[[], dict[str, Any]]]
         "reliability": lambda: {
             **reliability.run(full=args.reliability or not quick),
             **disk_full.run(),  # items reported vs whole lines when the feed's disk fills up
+            **redis_restart.run(quick=not (args.reliability or not quick)),
         },
     }
 

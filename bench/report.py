@@ -166,6 +166,17 @@ ROWS: list[Row] = [
             )
         ),
     ),
+    (
+        "Cluster items after a Redis restart mid-crawl (vs truth)",
+        lambda d: (
+            f"{_get(d, 'redis_restart', 'items')}/{_get(d, 'redis_restart', 'truth')}, "
+            f"exit codes {_get(d, 'redis_restart', 'exit_codes')}"
+            if d.get("redis_restart")
+            else None
+        ),
+        "all, or a non-zero exit",
+        _check(lambda d: d["redis_restart"]["ok"]),
+    ),
 ]
 
 
