@@ -217,6 +217,8 @@ def test_a_killed_worker_loses_no_vehicle(
     cluster.start("w4")  # the restarted worker
     codes = cluster.wait()
     assert codes.pop("w2") == -signal.SIGKILL
+    if codes["w4"] == 1 and "reason 'cluster_crawl_finished'" in cluster.log("w4"):
+        del codes["w4"]  # on a loaded machine the others may finish before it has started
     _assert_clean_exit(cluster, codes)
 
     items, report = merge(cluster.outputs())
