@@ -144,3 +144,38 @@ def test_the_serializer_builds_only_plain_values_and_allowed_dataclasses() -> No
         serializer.loads(forged)
     with pytest.raises(ValueError, match="not a JSON request"):
         serializer.loads(b"[" * 100_000 + b"]" * 100_000)
+
+
+def test_a_child_pushed_while_redis_is_down_waits_and_its_parent_stays_leased(
+    durable_redis: RedisServer,
+) -> None:
+    """No lost work: the child is kept, and the parent is acknowledged only once it is queued."""
+    from cwo_scrapy.cluster.scheduler import ClusterScheduler
+    from cwo_scrapy.cluster.tracker import PARENT_KEY
+
+    crawler = get_crawler(_Spider, {"CWO_CLUSTER_CRAWL_ID": "p", "REDIS_URL": durable_redis.url})
+    crawler.spider = spider = _Spider.from_crawler(crawler)
+    scheduler = ClusterScheduler.from_crawler(crawler)
+    scheduler.open(spider)
+    assert scheduler.failed is None
+    assert scheduler.enqueue_request(_store_request(spider))
+    parent = scheduler.next_request()
+    assert parent is not None
+    lease = parent.meta[LEASE_KEY]
+    child = scrapy.Request("http://127.0.0.1/child", meta={PARENT_KEY: lease})
+    scheduler.tracker.item_started(lease)  # what the spider middleware does for a child
+    scheduler.tracker.output_done(lease)
+
+    durable_redis.kill()
+    assert scheduler.enqueue_request(child)  # kept, not lost
+    assert len(scheduler.pending) == 1
+    assert scheduler.tracker.take_completed() == []  # the parent is not acknowledged
+    with pytest.raises(redis.RedisError):
+        scheduler.push_pending()
+    durable_redis.restart()
+    scheduler.push_pending()
+    assert not scheduler.pending
+    assert scheduler.tracker.take_completed() == [lease]
+    client = durable_redis.client()
+    assert client.zcard(scheduler.coord.queue_key) == 1  # the child
+    assert client.hlen(scheduler.coord.inflight_key) == 1  # the parent, until acknowledged
