@@ -76,9 +76,6 @@ def problems(settings: BaseSettings) -> Iterator[str]:
             continue
         allowed = ", ".join(choices) + (", or an import path" if import_path_ok else "")
         yield f"{name}={value!r}: expected one of {allowed}"
-    redis_url = _redis_url_problem(settings)
-    if redis_url:
-        yield redis_url
 
 
 def url_problem(url: str) -> str | None:
