@@ -16,11 +16,12 @@ from urllib.parse import urlsplit
 from scrapy.settings import BaseSettings
 
 from cwo_scrapy import settings as defaults
+from cwo_scrapy.egress import setting_problems
 from cwo_scrapy.session.mask import mask_url
 
 # Settings whose value is one of a closed set (an import path is also allowed where noted).
 CHOICES: dict[str, tuple[tuple[str, ...], bool]] = {
-    "CWO_CAPTCHA_RESOLVER": (("browser", "capsolver", "static"), True),
+    "CWO_CAPTCHA_RESOLVER": (("browser", "capsolver", "twocaptcha", "static"), True),
     "CWO_SESSION_STORE": (("json", "redis"), False),
 }
 
@@ -76,6 +77,7 @@ def problems(settings: BaseSettings) -> Iterator[str]:
             continue
         allowed = ", ".join(choices) + (", or an import path" if import_path_ok else "")
         yield f"{name}={value!r}: expected one of {allowed}"
+    yield from setting_problems(settings)  # CWO_PROXY, masked
 
 
 def url_problem(url: str) -> str | None:

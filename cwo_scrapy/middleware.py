@@ -42,6 +42,7 @@ from scrapy.exceptions import CloseSpider, IgnoreRequest, NotConfigured
 from scrapy.utils.httpobj import urlparse_cached
 
 from cwo_scrapy.closing import close_crawl
+from cwo_scrapy.egress import EgressTracker
 from cwo_scrapy.resolvers import BYPASS_META, ResolutionError, ResolveContext, build_resolver
 from cwo_scrapy.session import SessionFileError, SessionState, mask, store_from_settings
 from cwo_scrapy.session.state import SESSION_COOKIE, TOKEN_COOKIE
@@ -108,6 +109,7 @@ class SessionMiddleware:
         self.store: SessionStore = store_from_settings(settings)
         self.resolver: Resolver = build_resolver(crawler)
         self.resolver_name: str = settings.get("CWO_CAPTCHA_RESOLVER") or "browser"
+        self.egress = EgressTracker(crawler, site_url)  # one proxy (or none) per session
         self._lock_timeout = float(self.resolver.timeout) + 30.0
 
         self._state = SessionState()  # last persisted state this middleware knows
@@ -147,12 +149,13 @@ class SessionMiddleware:
         self._install(state, reset=False)
         self._next_sync = time.monotonic() + self.sync_interval
         logger.info(
-            "Session: %s store %s, token %s, PHPSESSID %s, resolver %s, User-Agent %r",
+            "Session: %s store %s, token %s, PHPSESSID %s, resolver %s, egress %s, User-Agent %r",
             "reusing" if state.aws_waf_token or state.phpsessid else "starting an empty",
             self.store.location,
             mask(state.aws_waf_token),
             mask(state.phpsessid),
             self.resolver_name,
+            self.egress.key,
             self._user_agent,
         )
 
@@ -186,9 +189,14 @@ class SessionMiddleware:
             now = time.time()
             age = state.age(now)
             too_old = self.max_age > 0 and age is not None and age > self.max_age
-            if state.user_agent and not too_old:
+            foreign = not too_old and self.egress.foreign(state)  # earned through another proxy
+            if state.user_agent and not too_old and not foreign:
                 return state
             changes: dict[str, Any] = {}
+            if foreign:
+                changes = dict.fromkeys(
+                    ("aws_waf_token", "phpsessid", "token_obtained_at", "phpsessid_obtained_at")
+                )
             if too_old:
                 logger.info(
                     "Session: stored session is %.0fs old (CWO_SESSION_MAX_AGE=%.0fs); "
@@ -207,6 +215,7 @@ class SessionMiddleware:
                 expect_generation=state.generation,
                 user_agent=user_agent,
                 created_at=now,
+                egress=self.egress.key,
                 **changes,
             )
             if new.user_agent == user_agent and new.created_at == now:
@@ -221,6 +230,8 @@ class SessionMiddleware:
         if self._unrecoverable and not meta.get(BYPASS_META):
             raise IgnoreRequest("CWO session unrecoverable; not sending more requests")
         request.headers[b"User-Agent"] = self._ua_header
+        if self.egress.on_request(request):  # a user's middleware chose another proxy
+            self._start_fresh()
         if meta.get(BYPASS_META):
             return
         if "cookiejar" not in meta:
@@ -535,7 +546,11 @@ class SessionMiddleware:
             except SessionFileError as exc:
                 logger.warning("Session: could not re-read the session store: %s", exc)
                 current = self._state
-            if current.aws_waf_token and current.aws_waf_token != stale:
+            if (
+                current.aws_waf_token
+                and current.aws_waf_token != stale
+                and self.egress.owns(current)
+            ):
                 self._adopt(current)
                 return
             await self._resolve(request, verdict, stale)
@@ -561,6 +576,7 @@ class SessionMiddleware:
             stale_token=stale,
             timeout=timeout,
             download=self.crawler.engine.download_async,
+            proxy=self.egress.proxy,
         )
         logger.info(
             "Session: %s on %s (token %s); resolving with the %s resolver on %s",
@@ -585,6 +601,7 @@ class SessionMiddleware:
         changes: dict[str, Any] = {
             "aws_waf_token": resolution.aws_waf_token,
             "token_obtained_at": now,
+            "egress": self.egress.key,
         }
         if resolution.user_agent and resolution.user_agent != self._user_agent:
             changes["user_agent"] = resolution.user_agent
@@ -605,6 +622,7 @@ class SessionMiddleware:
 
     def _resolution_failed(self, message: str) -> NoReturn:
         """Count a failed resolution, close the spider after too many, and raise."""
+        message = self.egress.scrub(message)  # a proxy password never reaches a log or stat
         self._failures += 1
         self._inc("resolution_failures")
         logger.error(

@@ -75,6 +75,12 @@ CWO_CAPSOLVER_API_KEY = ""  # or the CAPSOLVER_API_KEY environment variable
 CWO_CAPSOLVER_API_URL = "https://api.capsolver.com"
 CWO_CAPSOLVER_POLL_INTERVAL = 3.0  # s between getTaskResult polls
 CWO_AWS_WAF_TOKEN = ""  # for the static resolver, or the CWO_AWS_WAF_TOKEN environment variable
+CWO_TWOCAPTCHA_API_KEY = ""  # or the TWOCAPTCHA_API_KEY environment variable
+CWO_TWOCAPTCHA_API_URL = "https://api.2captcha.com"
+CWO_TWOCAPTCHA_POLL_INTERVAL = 5.0  # s between getTaskResult polls
+# One egress per session (cwo_scrapy/egress.py, docs/real-site.md): a proxy URL, credentials
+# allowed ("" = the http_proxy/https_proxy environment, else direct). Tokens are earned through it.
+CWO_PROXY = ""
 
 # One User-Agent per session, chosen through scrapy-fake-useragent's providers. The fallback
 # string matters: without it fake-useragent 2.x makes the provider fail and Scrapy's own UA leaks.
@@ -122,6 +128,7 @@ CWO_PROGRESS_INTERVAL = 30.0  # seconds between progress lines; 0 disables
 ADDONS = {
     "cwo_scrapy.profiles.ProfileAddon": 0,  # applies CWO_PROFILE
     "cwo_scrapy.cluster.addon.ClusterAddon": 10,  # applies CWO_CLUSTER
+    "cwo_scrapy.egress.EgressAddon": 20,  # CWO_PROXY's password out of "Overridden settings"
 }
 
 # --- Cluster mode (cwo_scrapy/cluster/, docs/cluster.md) ---------------------------------------

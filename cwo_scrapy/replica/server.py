@@ -3,7 +3,11 @@
 - site (``--port``): H1's CWO pages and fitment API behind the WAF middleware, plus the
   control plane under ``/__replica__/`` (stats, info, control, reset);
 - token service: ``challenge.js``, ``inputs``, ``verify``, ``voucher``, ``telemetry``, CAPTCHA;
-- fake CapSolver: ``createTask``, ``getTaskResult``.
+- fake CapSolver: ``createTask``, ``getTaskResult``;
+- fake 2Captcha (``twocaptcha.py``): the same methods for Amazon WAF tasks, on its own port.
+
+All listen on 127.0.0.1; a client connecting from another loopback address (a proxy bound to
+127.0.0.2) reaches them too, and ``--ip-binding`` tells the two apart.
 
 The request path is kept lean (two middlewares, no access log, counters as plain ints) so one
 core serves thousands of small requests per second and the replica never limits a benchmark.
@@ -29,6 +33,7 @@ from cwo_scrapy.replica.faults import Faults
 from cwo_scrapy.replica.site import SiteState, add_site_routes
 from cwo_scrapy.replica.solver import SolverService, build_solver_app
 from cwo_scrapy.replica.tokens import TokenService, account_path, build_token_app
+from cwo_scrapy.replica.twocaptcha import TwoCaptchaService, build_twocaptcha_app
 from cwo_scrapy.replica.waf import WAF_MODES, Stats, Waf, WafConfig, waf_middleware
 
 HOST = "127.0.0.1"
@@ -45,6 +50,7 @@ class ReplicaConfig:
     port: int = 0
     token_port: int = 0
     solver_port: int = 0
+    twocaptcha_port: int = 0
     waf: str = "off"
     token_ttl: float = 300.0
     seed: int = 0
@@ -56,6 +62,7 @@ class ReplicaConfig:
     latency: float = 0.0
     session_ttl: float | None = None
     ua_binding: bool = True
+    ip_binding: bool = False
 
 
 # -- value checks shared by the CLI and /__replica__/control ----------------------------------
@@ -137,13 +144,20 @@ class Replica:
             seed=config.seed,
         )
         self.waf = Waf(
-            WafConfig(mode=config.waf, token_ttl=config.token_ttl, ua_binding=config.ua_binding),
+            WafConfig(
+                mode=config.waf,
+                token_ttl=config.token_ttl,
+                ua_binding=config.ua_binding,
+                ip_binding=config.ip_binding,
+            ),
             self.stats,
         )
         self.site = SiteState(seed=config.seed, session_ttl=config.session_ttl)
         self.tokens = TokenService(self.waf, account_path(config.seed))
         self.solver = SolverService(self.waf, self.faults)
+        self.twocaptcha = TwoCaptchaService(self.waf, self.faults)
         self.site_url = self.api_url = self.token_url = self.solver_url = ""
+        self.twocaptcha_url = ""
         self._runners: list[web.AppRunner] = []
 
     # -- apps --------------------------------------------------------------------------------
@@ -214,9 +228,11 @@ class Replica:
             "challenge_js": f"{self.waf.token_base}/challenge.js",
             "captcha_js": f"{self.waf.captcha_base}/captcha.js",
             "solver_url": self.solver_url,
+            "twocaptcha_url": self.twocaptcha_url,
             "waf": waf.mode,
             "token_ttl": waf.token_ttl,
             "ua_binding": waf.ua_binding,
+            "ip_binding": waf.ip_binding,
             "difficulty": waf.difficulty,
             "context_ttl": waf.context_ttl,
             "unprotected_prefixes": list(waf.unprotected_prefixes),
@@ -231,6 +247,8 @@ class Replica:
             "solver_fail": faults.solver_fail,
             "solver_hang": faults.solver_hang,
             "solver_polls": self.solver.processing_polls,
+            "twocaptcha_balance": self.twocaptcha.balance,
+            "twocaptcha_key_set": self.twocaptcha.valid_key is not None,
             "session_ttl": self.config.session_ttl,
         }
 
@@ -253,8 +271,8 @@ class Replica:
                 return put(waf, "mode", _waf_mode(value))
             case "token_ttl":
                 return put(waf, "token_ttl", _positive(key, value))
-            case "ua_binding":
-                return put(waf, "ua_binding", _flag(key, value))
+            case "ua_binding" | "ip_binding":
+                return put(waf, key, _flag(key, value))
             case "context_ttl":
                 return put(waf, "context_ttl", _positive(key, value))
             case "difficulty":
@@ -278,7 +296,16 @@ class Replica:
             case "solver_fail" | "solver_hang":
                 return put(faults, key, _flag(key, value))
             case "solver_polls":
-                return put(self.solver, "processing_polls", _integer(key, value, hi=100))
+                polls = _integer(key, value, hi=100)
+                return lambda: [
+                    setattr(s, "processing_polls", polls) for s in (self.solver, self.twocaptcha)
+                ]
+            case "twocaptcha_balance":
+                return put(self.twocaptcha, "balance", _number(key, value))
+            case "twocaptcha_key":
+                if value is not None and not (isinstance(value, str) and value):
+                    raise ConfigError("twocaptcha_key must be a non-empty string or null")
+                return put(self.twocaptcha, "valid_key", value)
             case "seed":
                 seed = _integer(key, value, lo=-(2**31))
                 return lambda: faults.reseed(seed)
@@ -325,6 +352,9 @@ class Replica:
         try:
             token_port = await self._bind(build_token_app(self.tokens), cfg.token_port)
             solver_port = await self._bind(build_solver_app(self.solver), cfg.solver_port)
+            twocaptcha_port = await self._bind(
+                build_twocaptcha_app(self.twocaptcha), cfg.twocaptcha_port
+            )
             site_port = await self._bind(self.build_site_app(), cfg.port)
         except OSError as exc:
             await self.stop()
@@ -333,6 +363,7 @@ class Replica:
         self.api_url = self.site_url + API_PATH
         self.token_url = f"http://{HOST}:{token_port}"
         self.solver_url = f"http://{HOST}:{solver_port}"
+        self.twocaptcha_url = f"http://{HOST}:{twocaptcha_port}"
         self.waf.token_base = self.token_url + self.tokens.account
         self.waf.captcha_base = self.token_url + "/captcha" + self.tokens.account
         self.tokens.site_origin = self.site_url
@@ -347,7 +378,8 @@ class Replica:
         return (
             f"Replica serving at {self.site_url}\n"
             f"-s CWO_SITE_URL={self.site_url} -s CWO_API_URL={self.api_url} "
-            f"-s CWO_CAPSOLVER_API_URL={self.solver_url}"
+            f"-s CWO_CAPSOLVER_API_URL={self.solver_url} "
+            f"-s CWO_TWOCAPTCHA_API_URL={self.twocaptcha_url}"
         )
 
 
@@ -368,6 +400,7 @@ def add_arguments(parser: argparse.ArgumentParser | Any) -> None:
     add("--port", default="0", metavar="P", help="site port (0 = ephemeral, default)")
     add("--token-port", default="0", metavar="P", help="token service port (default ephemeral)")
     add("--solver-port", default="0", metavar="P", help="fake CapSolver port (default ephemeral)")
+    add("--twocaptcha-port", default="0", metavar="P", help="fake 2Captcha port (default any)")
     add("--waf", default="off", metavar="MODE", help="off | challenge | captcha (default off)")
     add("--token-ttl", default="300", metavar="S", help="token immunity seconds (default 300)")
     add("--seed", default="0", metavar="N", help="data and fault seed (default 0)")
@@ -379,6 +412,11 @@ def add_arguments(parser: argparse.ArgumentParser | Any) -> None:
     add("--latency", default="0", metavar="S", help="seconds added to every request")
     add("--session-ttl", default=None, metavar="S", help="PHP session lifetime seconds")
     add("--no-ua-binding", action="store_true", help="accept tokens from any User-Agent")
+    add(
+        "--ip-binding",
+        action="store_true",
+        help="accept a token only from the client IP that earned it (token provenance)",
+    )
     add("--dump-truth", default=None, metavar="KIND", help="print ground truth: fitment|wheel_size")
     add("--year", default=None, help="--dump-truth: only this year")
     add("--make", default=None, help="--dump-truth: only this make")
@@ -393,6 +431,7 @@ def config_from_args(args: argparse.Namespace) -> ReplicaConfig:
         port=_integer("--port", args.port, hi=port_max),
         token_port=_integer("--token-port", args.token_port, hi=port_max),
         solver_port=_integer("--solver-port", args.solver_port, hi=port_max),
+        twocaptcha_port=_integer("--twocaptcha-port", args.twocaptcha_port, hi=port_max),
         waf=_waf_mode(args.waf, "--waf"),
         token_ttl=_positive("--token-ttl", args.token_ttl),
         seed=_integer("--seed", args.seed, lo=-(2**31)),
@@ -406,6 +445,7 @@ def config_from_args(args: argparse.Namespace) -> ReplicaConfig:
             None if args.session_ttl is None else _positive("--session-ttl", args.session_ttl)
         ),
         ua_binding=not args.no_ua_binding,
+        ip_binding=args.ip_binding,
     )
 
 

@@ -6,6 +6,8 @@ It speaks CapSolver's envelope (``errorId``/``errorCode``/``errorDescription``) 
 proof of work -> ``verify`` (and the CAPTCHA + ``voucher`` exchange on a 405 page), and returns
 ``solution.cookie``. The non-standard ``task.userAgent`` binds the token to the crawler's UA;
 without it the token is bound to the solver's own browser UA, returned as ``solution.userAgent``.
+``AntiAwsWafTask`` solves through its ``proxy`` (``solverproxy``), so with ``--ip-binding`` the
+token belongs to the proxy's IP.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from cwo_scrapy.replica.powclient import (
     mint_token_async,
     parse_interstitial,
 )
+from cwo_scrapy.replica.solverproxy import ProxyFieldError, capsolver_proxy
 from cwo_scrapy.replica.waf import Waf
 
 TASK_TYPES = ("AntiAwsWafTaskProxyLess", "AntiAwsWafTask")
@@ -132,8 +135,13 @@ class SolverService:
         url = task.get("websiteURL")
         if not isinstance(url, str) or urlsplit(url).scheme not in ("http", "https"):
             return "websiteURL is required"
-        if task["type"] == "AntiAwsWafTask" and not task.get("proxy"):
-            return "proxy is required for AntiAwsWafTask"
+        if task["type"] == "AntiAwsWafTask":
+            if not task.get("proxy"):
+                return "proxy is required for AntiAwsWafTask"
+            try:
+                capsolver_proxy(task["proxy"])
+            except ProxyFieldError as exc:
+                return str(exc)
         for name in ("awsKey", "awsIv", "awsContext", "awsChallengeJS", "userAgent"):
             if name in task and not isinstance(task[name], str):
                 return f"{name} must be a string"
@@ -181,7 +189,8 @@ class SolverService:
         user_agent = params.get("userAgent") or SOLVER_USER_AGENT
         url = params["websiteURL"]
         domain = urlsplit(url).hostname or ""
-        session = self._http()
+        proxied = params["type"] == "AntiAwsWafTask"
+        session = capsolver_proxy(params["proxy"]).session() if proxied else self._http()
         try:
             page = None
             try:
@@ -209,6 +218,9 @@ class SolverService:
             task.solution = {"cookie": token, "userAgent": user_agent}
         except (aiohttp.ClientError, TokenServiceError, KeyError, ValueError) as exc:
             task.error = ("ERROR_CAPTCHA_UNSOLVABLE", f"solver failed: {type(exc).__name__}")
+        finally:
+            if proxied:
+                await session.close()
 
 
 def build_solver_app(service: SolverService) -> web.Application:

@@ -95,6 +95,7 @@ class ReplicaProcess:
         )
         self.proc: subprocess.Popen[bytes] | None = None
         self.site_url = self.api_url = self.token_url = self.solver_url = ""
+        self.twocaptcha_url = ""
         self.challenge_js = self.captcha_js = ""
         self.flags = ""  # the "-s ..." line the replica printed
 
@@ -121,6 +122,7 @@ class ReplicaProcess:
         self.api_url = info["api_url"]
         self.token_url = info["token_url"]
         self.solver_url = info["solver_url"]
+        self.twocaptcha_url = info["twocaptcha_url"]
         self.challenge_js = info["challenge_js"]
         self.captcha_js = info["captcha_js"]
         return self
@@ -195,6 +197,7 @@ class ReplicaProcess:
             "CWO_SITE_URL": self.site_url,
             "CWO_API_URL": self.api_url,
             "CWO_CAPSOLVER_API_URL": self.solver_url,
+            "CWO_TWOCAPTCHA_API_URL": self.twocaptcha_url,
         }
 
     # -- control plane ---------------------------------------------------------------------

@@ -166,6 +166,7 @@ class TokenService:
             user_agent,
             challenge_ts=now,
             captcha_ts=self._carried_captcha_ts(body.get("existing_token"), user_agent),
+            ip=request.remote or "",  # --ip-binding: good only from this client IP
         )
         return self._json(request, {"token": token, "inputs": None})
 
@@ -195,7 +196,11 @@ class TokenService:
             return self._reject(request, table, "replayed")
         now = time.time()
         token = self.waf.issue_token(
-            payload["d"], request.headers.get("User-Agent", ""), challenge_ts=now, captcha_ts=now
+            payload["d"],
+            request.headers.get("User-Agent", ""),
+            challenge_ts=now,
+            captcha_ts=now,
+            ip=request.remote or "",  # --ip-binding: good only from this client IP
         )
         return self._json(request, {"token": token})
 

@@ -53,6 +53,9 @@ class Stats:
         "dropped",
         "solver_tasks",
         "solver_polls",
+        "twocaptcha_tasks",
+        "twocaptcha_polls",
+        "ip_refused",  # --ip-binding: a valid token used from another IP than its own
     )
     MAX_PATHS = 20_000  # beyond this many distinct paths, counts go to OTHER_PATH
     OTHER_PATH = "<other>"
@@ -68,6 +71,7 @@ class Stats:
         self.rejected_tokens: dict[str, int] = {}
         self.verify_rejected: dict[str, int] = {}
         self.solver_errors: dict[str, int] = {}
+        self.twocaptcha_errors: dict[str, int] = {}
 
     def count_path(self, path: str) -> None:
         by_path = self.by_path
@@ -89,6 +93,7 @@ class Stats:
         data["rejected_tokens"] = dict(self.rejected_tokens)
         data["verify_rejected"] = dict(self.verify_rejected)
         data["solver_errors"] = dict(self.solver_errors)
+        data["twocaptcha_errors"] = dict(self.twocaptcha_errors)
         return data
 
 
@@ -149,6 +154,7 @@ class WafConfig:
     mode: str = "off"
     token_ttl: float = 300.0  # immunity time, seconds
     ua_binding: bool = True
+    ip_binding: bool = False  # a token is only good from the client IP that earned it
     unprotected_prefixes: tuple[str, ...] = ("/fitment/", "/__replica__/")
     cookie_domain_list: tuple[str, ...] = ()
     difficulty: int = 8  # leading zero bits of the HashcashSHA256 proof of work
@@ -167,6 +173,7 @@ class TokenInfo:
     domain: str
     ua_sha256: str
     serial: int
+    ip: str = ""  # the client IP that earned it
 
 
 @dataclass
@@ -192,7 +199,13 @@ class Waf:
 
     # -- tokens ------------------------------------------------------------------------------
     def issue_token(
-        self, domain: str, user_agent: str, *, challenge_ts: float, captcha_ts: float = 0.0
+        self,
+        domain: str,
+        user_agent: str,
+        *,
+        challenge_ts: float,
+        captcha_ts: float = 0.0,
+        ip: str = "",
     ) -> str:
         token_id = str(uuid.uuid4())
         middle = _b64(secrets.token_bytes(12))  # 16 base64 chars, like "EQoAidtNBiFTAAAA"
@@ -203,6 +216,7 @@ class Waf:
             "d": domain,
             "u": ua_hash(user_agent),
             "n": next(self._serial),
+            "a": ip,
         }
         self.stats.tokens_issued += 1
         return f"{token_id}:{middle}:{self._tokens.seal(payload)}"
@@ -239,6 +253,7 @@ class Waf:
                 domain=str(payload["d"]),
                 ua_sha256=str(payload["u"]),
                 serial=int(payload["n"]),
+                ip=str(payload.get("a") or ""),
             )
         except (KeyError, TypeError, ValueError):
             return "bad_signature"
@@ -252,9 +267,17 @@ class Waf:
         )
 
     def check(
-        self, token: str | None, hostname: str, user_agent: str, mode: str | None = None
+        self,
+        token: str | None,
+        hostname: str,
+        user_agent: str,
+        mode: str | None = None,
+        ip: str | None = None,
     ) -> tuple[str | None, TokenInfo | None]:
-        """(rejection reason or None, token info) for a request in the given WAF mode."""
+        """(rejection reason or None, token info) for a request in the given WAF mode.
+
+        ``ip`` is the client's address; with ``ip_binding`` a token earned elsewhere is refused.
+        """
         if not token:
             return "absent", None
         info = self.decode(token)
@@ -266,6 +289,9 @@ class Waf:
             return "wrong_domain", info
         if self.config.ua_binding and info.ua_sha256 != ua_hash(user_agent):
             return "ua_mismatch", info
+        if self.config.ip_binding and ip is not None and info.ip != ip:
+            self.stats.ip_refused += 1
+            return "ip_mismatch", info
         now = self.clock()
         ttl = self.config.token_ttl
         if (mode or self.config.mode) == "captcha":
@@ -367,7 +393,11 @@ def waf_middleware(waf: Waf, faults: Faults) -> Any:
         mode = config.mode
         if mode != "off":
             reason, info = waf.check(
-                token, hostname_of(request.host), request.headers.get("User-Agent", ""), mode
+                token,
+                hostname_of(request.host),
+                request.headers.get("User-Agent", ""),
+                mode,
+                ip=request.remote or "",
             )
             if reason is not None:
                 waf.stats.bump(waf.stats.rejected_tokens, reason)

@@ -1,8 +1,8 @@
 """Challenge resolvers behind one interface, chosen by ``CWO_CAPTCHA_RESOLVER``.
 
-``browser`` (Playwright + Chromium), ``capsolver`` (the CapSolver API), ``static`` (a pasted
-token), or the import path of any class implementing :class:`~cwo_scrapy.resolvers.base.Resolver`
-(built with ``from_crawler`` when it has one).
+``browser`` (Playwright + Chromium), ``capsolver`` (the CapSolver API), ``twocaptcha`` (the
+2Captcha API), ``static`` (a pasted token), or the import path of any class implementing
+:class:`~cwo_scrapy.resolvers.base.Resolver` (built with ``from_crawler`` when it has one).
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ RESOLVERS: dict[str, str] = {
     "browser": "cwo_scrapy.resolvers.browser.BrowserResolver",
     "capsolver": "cwo_scrapy.resolvers.capsolver.CapSolverResolver",
     "static": "cwo_scrapy.resolvers.static.StaticResolver",
+    "twocaptcha": "cwo_scrapy.resolvers.twocaptcha.TwoCaptchaResolver",
 }
 
 

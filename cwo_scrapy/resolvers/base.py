@@ -47,6 +47,9 @@ class ResolveContext:
     the token the site just rejected (``None`` if there was none), so a resolver can wait for a
     *new* one. ``download`` fetches a request through Scrapy's downloader (proxies, TLS settings)
     when the crawl is running; resolvers must mark such requests with :data:`BYPASS_META`.
+    ``proxy`` is the session's egress (``cwo_scrapy.egress``): the proxy URL, credentials
+    included, or ``None`` for direct. A token must be earned through it, because the site may
+    refuse a token used from another IP than the one that earned it.
     """
 
     page_url: str
@@ -54,6 +57,7 @@ class ResolveContext:
     stale_token: str | None
     timeout: float
     download: Downloader | None = field(default=None, repr=False)
+    proxy: str | None = field(default=None, repr=False)  # a secret: never in repr
 
     def __repr__(self) -> str:  # never show the stale token
         return (

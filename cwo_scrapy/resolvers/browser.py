@@ -15,6 +15,7 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
+from cwo_scrapy.egress import Egress
 from cwo_scrapy.resolvers.base import Resolution, ResolutionError, ResolveContext
 
 if TYPE_CHECKING:
@@ -64,6 +65,7 @@ class BrowserResolver:
         self._playwright: Playwright | None = None
         self._browser: Browser | None = None
         self._launch_lock = asyncio.Lock()
+        self._proxy: str | None = None  # the egress the running browser was launched with
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
@@ -75,10 +77,11 @@ class BrowserResolver:
             headed_timeout=settings.getfloat("CWO_BROWSER_HEADED_TIMEOUT", 600.0),
         )
 
-    async def _ensure_browser(self) -> Browser:
+    async def _ensure_browser(self, proxy: str | None = None) -> Browser:
         async with self._launch_lock:
-            if self._browser is not None and self._browser.is_connected():
-                return self._browser
+            browser = self._browser
+            if browser is not None and browser.is_connected() and proxy == self._proxy:
+                return browser
             await self._shutdown()
             from playwright.async_api import async_playwright
 
@@ -87,7 +90,9 @@ class BrowserResolver:
                 executable_path=self._executable,
                 headless=self._headless,
                 args=list(CHROMIUM_ARGS),
+                **launch_proxy(proxy),  # the session's egress, loopback included
             )
+            self._proxy = proxy
             logger.info(
                 "Browser resolver: Chromium started (%s, %s)",
                 self._executable or "bundled",
@@ -99,7 +104,7 @@ class BrowserResolver:
         timeout = ctx.timeout
         deadline = time.monotonic() + timeout
         try:
-            browser = await asyncio.wait_for(self._ensure_browser(), timeout)
+            browser = await asyncio.wait_for(self._ensure_browser(ctx.proxy), timeout)
         except TimeoutError:
             raise ResolutionError(
                 f"browser resolver: Chromium did not start within {timeout:g}s"
@@ -193,6 +198,22 @@ class BrowserResolver:
     async def close(self) -> None:
         async with self._launch_lock:
             await self._shutdown()
+
+
+def launch_proxy(proxy: str | None) -> dict[str, Any]:
+    """Playwright's ``proxy=`` launch option for the egress ({} when direct).
+
+    Chromium bypasses the proxy for loopback unless told ``<-loopback>``
+    (``--proxy-bypass-list=<-loopback>``): without it a replica on 127.0.0.1 would see the
+    browser come direct while Scrapy comes through the proxy.
+    """
+    if not proxy:
+        return {}
+    egress = Egress(proxy)
+    option: dict[str, str] = {"server": egress.endpoint, "bypass": "<-loopback>"}
+    if egress.username is not None:
+        option.update(username=egress.username, password=egress.password or "")
+    return {"proxy": option}
 
 
 async def _press_begin(page: Any) -> bool:

@@ -1,4 +1,7 @@
-"""CapSolver resolver: ``AntiAwsWafTaskProxyLess`` through the createTask/getTaskResult API.
+"""CapSolver resolver: ``AntiAwsWafTask(ProxyLess)`` through the createTask/getTaskResult API.
+
+With a proxy egress (``cwo_scrapy.egress``) the task is ``AntiAwsWafTask`` with the proxy, so
+CapSolver earns the token from the IP the crawl uses; direct crawls use the ProxyLess task.
 
 gokuProps values are single-use and short-lived (aws-waf.md §4.6 item 13), so every resolution
 fetches a fresh interstitial of the page (``Accept: text/html``, no token) right before creating
@@ -15,10 +18,11 @@ import re
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 import aiohttp
 
+from cwo_scrapy.egress import Egress
 from cwo_scrapy.resolvers.base import BYPASS_META, Resolution, ResolutionError, ResolveContext
 
 if TYPE_CHECKING:
@@ -30,6 +34,7 @@ __all__ = ["CapSolverResolver", "Interstitial", "parse_interstitial"]
 
 ENV_API_KEY = "CAPSOLVER_API_KEY"
 TASK_TYPE = "AntiAwsWafTaskProxyLess"
+PROXY_TASK_TYPE = "AntiAwsWafTask"
 _GOKU_RE = re.compile(rb"gokuProps\s*=\s*(?=\{)")
 _CHALLENGE_JS_RE = re.compile(
     rb"""<script[^>]+src\s*=\s*["']([^"']+/challenge(?:\.compact)?\.js)["']""", re.IGNORECASE
@@ -77,6 +82,8 @@ def _one_line(text: Any, limit: int = 160) -> str:
 class CapSolverResolver:
     """Creates one CapSolver task per resolution and polls it until ready, failed or timed out."""
 
+    service = "capsolver"  # the name error messages start with
+
     def __init__(
         self,
         api_key: str,
@@ -116,6 +123,8 @@ class CapSolverResolver:
         deadline = time.monotonic() + ctx.timeout
         page = await self._fetch_interstitial(ctx, deadline)
         task: dict[str, Any] = {"type": TASK_TYPE, "websiteURL": ctx.page_url}
+        if ctx.proxy:
+            task.update(type=PROXY_TASK_TYPE, proxy=capsolver_proxy(Egress(ctx.proxy)))
         if page.key and page.iv and page.context:
             task.update(awsKey=page.key, awsIv=page.iv, awsContext=page.context)
         if page.challenge_js:
@@ -147,11 +156,16 @@ class CapSolverResolver:
                 raise ResolutionError(f"capsolver task ended with status {_one_line(status, 40)}")
 
     async def _fetch_interstitial(self, ctx: ResolveContext, deadline: float) -> Interstitial:
+        return parse_interstitial(await self._fetch_page(ctx, deadline), ctx.page_url)
+
+    async def _fetch_page(self, ctx: ResolveContext, deadline: float) -> bytes:
+        """The page's HTML (the interstitial), fetched through the egress without any token."""
         headers = {
             "Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
             "User-Agent": ctx.user_agent,
         }
         remaining = max(1.0, deadline - time.monotonic())
+        egress = Egress(ctx.proxy)
         try:
             if ctx.download is not None:
                 from scrapy import Request
@@ -164,29 +178,33 @@ class CapSolverResolver:
                         BYPASS_META: True,
                         "dont_merge_cookies": True,
                         "download_timeout": remaining,
+                        **({"proxy": ctx.proxy} if ctx.proxy else {}),
                     },
                 )
                 response = await asyncio.wait_for(ctx.download(request), remaining)
                 body = response.body
             else:
                 async with self._http().get(
-                    ctx.page_url, headers=headers, timeout=aiohttp.ClientTimeout(total=remaining)
+                    ctx.page_url,
+                    headers=headers,
+                    timeout=aiohttp.ClientTimeout(total=remaining),
+                    **egress.aiohttp_kwargs(),
                 ) as answer:
                     body = await answer.content.read(256 * 1024)
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             raise ResolutionError(
-                f"capsolver resolver: could not fetch the interstitial ({type(exc).__name__})"
+                f"{self.service} resolver: could not fetch the interstitial ({type(exc).__name__})"
             ) from None
         except Exception as exc:  # Scrapy download errors (DNS, connection refused, ...)
             raise ResolutionError(
-                f"capsolver resolver: could not fetch the interstitial ({type(exc).__name__})"
+                f"{self.service} resolver: could not fetch the interstitial ({type(exc).__name__})"
             ) from None
-        return parse_interstitial(body, ctx.page_url)
+        return body
 
     async def _call(self, method: str, payload: dict[str, Any], deadline: float) -> dict[str, Any]:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            raise ResolutionError(f"capsolver {method}: resolver timeout reached")
+            raise ResolutionError(f"{self.service} {method}: resolver timeout reached")
         body = {"clientKey": self._api_key, **payload}
         try:
             async with self._http().post(
@@ -197,23 +215,34 @@ class CapSolverResolver:
                 status = answer.status
                 data = await answer.json(content_type=None)
         except (TimeoutError, aiohttp.ClientError, OSError, ValueError) as exc:
-            raise ResolutionError(f"capsolver {method} failed ({type(exc).__name__})") from None
+            name = type(exc).__name__
+            raise ResolutionError(f"{self.service} {method} failed ({name})") from None
         if not isinstance(data, dict):
-            raise ResolutionError(f"capsolver {method}: unexpected answer (HTTP {status})")
+            raise ResolutionError(f"{self.service} {method}: unexpected answer (HTTP {status})")
         if data.get("errorId"):
             code = _one_line(data.get("errorCode") or "unknown error", 60)
             description = _one_line(data.get("errorDescription") or "")
             raise ResolutionError(
-                f"capsolver {method} error {code}" + (f": {description}" if description else "")
+                f"{self.service} {method} error {code}"
+                + (f": {description}" if description else "")
             )
         if status >= 400:
-            raise ResolutionError(f"capsolver {method}: HTTP {status}")
+            raise ResolutionError(f"{self.service} {method}: HTTP {status}")
         return data
 
     async def close(self) -> None:
         if self._session is not None and not self._session.closed:
             await self._session.close()
         self._session = None
+
+
+def capsolver_proxy(egress: Egress) -> str:
+    """CapSolver's one-string proxy form: ``scheme:host:port[:user:password]``."""
+    parts = urlsplit(egress.endpoint)
+    text = f"{parts.scheme}:{parts.hostname}:{parts.port}"
+    if egress.username is not None:
+        text += f":{egress.username}:{egress.password or ''}"
+    return text
 
 
 def _token_of(result: dict[str, Any]) -> str:

@@ -27,8 +27,9 @@ _JSON_KEYS: dict[str, str] = {
     "phpsessid_obtained_at": "PHPSESSID_obtained_at",
     "created_at": "created_at",
     "generation": "generation",
+    "egress": "egress",  # masked proxy URL or "direct" the session was earned through
 }
-_STRING_FIELDS = ("aws_waf_token", "phpsessid", "user_agent")
+_STRING_FIELDS = ("aws_waf_token", "phpsessid", "user_agent", "egress")
 _TIME_FIELDS = ("token_obtained_at", "phpsessid_obtained_at", "created_at")
 #: Attributes whose values are secrets (masked in every human-facing output).
 SECRET_FIELDS = frozenset({"aws_waf_token", "phpsessid"})
@@ -47,6 +48,7 @@ class SessionState:
     phpsessid_obtained_at: float | None = None
     created_at: float | None = None  # when this session (UA) began
     generation: int = 0  # +1 on every persisted change
+    egress: str | None = None  # cwo_scrapy.egress: where the session's token was earned
 
     def to_json(self) -> dict[str, Any]:
         """The file's object: the original tool's keys plus metadata.

@@ -42,12 +42,15 @@ def test_prints_the_serving_line_and_the_scrapy_flags_then_stops_on_sigint(
         site = m.group(1)
         f = re.fullmatch(
             rf"-s CWO_SITE_URL={re.escape(site)} -s CWO_API_URL={re.escape(site)}"
-            r"/fitment/vehicle/co -s CWO_CAPSOLVER_API_URL=(http://127\.0\.0\.1:\d+)",
+            r"/fitment/vehicle/co -s CWO_CAPSOLVER_API_URL=(http://127\.0\.0\.1:\d+)"
+            r" -s CWO_TWOCAPTCHA_API_URL=(http://127\.0\.0\.1:\d+)",
             flags,
         )
         assert f, flags
         assert fetch(site + "/").status == 202
-        assert fetch(f.group(1) + "/getBalance", data=b'{"clientKey":"k"}').json()["errorId"] == 0
+        for solver_url in f.groups():  # the fake CapSolver and the fake 2Captcha
+            answer = fetch(solver_url + "/getBalance", data=b'{"clientKey":"k"}').json()
+            assert answer["errorId"] == 0
     finally:
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=15)
