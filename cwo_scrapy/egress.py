@@ -17,6 +17,7 @@ The proxy password is a secret like a token: it never reaches logs, stats, error
 from __future__ import annotations
 
 import logging
+from base64 import b64encode
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
@@ -106,15 +107,28 @@ class Egress:
         return unquote(urlsplit(self.proxy).password or "") or None if self.proxy else None
 
     def aiohttp_kwargs(self) -> dict[str, Any]:
-        """``proxy=``/``proxy_auth=`` for an aiohttp request through this egress ({} if direct)."""
+        """``proxy=`` and its ``Proxy-Authorization`` for aiohttp ({} when direct)."""
         if not self.proxy:
             return {}
+        kwargs: dict[str, Any] = {"proxy": self.endpoint}
+        if self.username is not None:
+            pair = f"{self.username}:{self.password or ''}".encode("latin-1", "replace")
+            kwargs["proxy_headers"] = {"Proxy-Authorization": "Basic " + b64encode(pair).decode()}
+        return kwargs
+
+    def client(self) -> Any:
+        """A cookie-less one-off ``aiohttp.ClientSession`` through this egress.
+
+        Connections are not reused: some proxies (tinyproxy) close the client connection after
+        each answer, and aiohttp would otherwise write the next POST into a closed socket.
+        """
         import aiohttp
 
-        auth = None
-        if self.username is not None:
-            auth = aiohttp.BasicAuth(self.username, self.password or "")
-        return {"proxy": self.endpoint, "proxy_auth": auth}
+        return aiohttp.ClientSession(
+            cookie_jar=aiohttp.DummyCookieJar(),
+            connector=aiohttp.TCPConnector(force_close=True),
+            **self.aiohttp_kwargs(),
+        )
 
     def scrub(self, text: str) -> str:
         """``text`` with the proxy password (raw or URL-encoded) replaced by ``****``."""

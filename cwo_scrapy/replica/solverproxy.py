@@ -11,6 +11,7 @@ Two spellings: CapSolver's one string (``scheme:host:port[:user:password]`` or a
 
 from __future__ import annotations
 
+from base64 import b64encode
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -39,12 +40,17 @@ class TaskProxy:
 
     def session(self) -> aiohttp.ClientSession:
         """A cookie-less client whose every request goes through this proxy."""
-        auth = aiohttp.BasicAuth(self.login, self.password or "") if self.login else None
+        headers = {}
+        if self.login:
+            pair = f"{self.login}:{self.password or ''}".encode("latin-1", "replace")
+            headers["Proxy-Authorization"] = "Basic " + b64encode(pair).decode()
         return aiohttp.ClientSession(
             timeout=aiohttp.ClientTimeout(total=30),
             cookie_jar=aiohttp.DummyCookieJar(),
+            connector=aiohttp.TCPConnector(force_close=True),  # tinyproxy closes after answers
             proxy=self.url,
-            proxy_auth=auth,
+            # The replica is plain http: a forward proxy reads this header on every request.
+            headers=headers,
         )
 
     def __repr__(self) -> str:

@@ -184,12 +184,14 @@ class CapSolverResolver:
                 response = await asyncio.wait_for(ctx.download(request), remaining)
                 body = response.body
             else:
-                async with self._http().get(
-                    ctx.page_url,
-                    headers=headers,
-                    timeout=aiohttp.ClientTimeout(total=remaining),
-                    **egress.aiohttp_kwargs(),
-                ) as answer:
+                async with (
+                    egress.client() as http,
+                    http.get(
+                        ctx.page_url,
+                        headers=headers,
+                        timeout=aiohttp.ClientTimeout(total=remaining),
+                    ) as answer,
+                ):
                     body = await answer.content.read(256 * 1024)
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             raise ResolutionError(

@@ -115,13 +115,18 @@ class TwoCaptchaResolver(CapSolverResolver):
         }
         remaining = max(1.0, deadline - time.monotonic())
         try:
-            async with self._http().post(
-                f"{endpoint}/voucher",
-                data=json.dumps(body),
-                headers={"Content-Type": "text/plain;charset=UTF-8", "User-Agent": ctx.user_agent},
-                timeout=aiohttp.ClientTimeout(total=remaining),
-                **Egress(ctx.proxy).aiohttp_kwargs(),
-            ) as answer:
+            async with (
+                Egress(ctx.proxy).client() as http,
+                http.post(
+                    f"{endpoint}/voucher",
+                    data=json.dumps(body),
+                    headers={
+                        "Content-Type": "text/plain;charset=UTF-8",
+                        "User-Agent": ctx.user_agent,
+                    },
+                    timeout=aiohttp.ClientTimeout(total=remaining),
+                ) as answer,
+            ):
                 status = answer.status
                 data = await answer.json(content_type=None)
         except (TimeoutError, aiohttp.ClientError, OSError, ValueError) as exc:
