@@ -106,28 +106,38 @@ class Egress:
     def password(self) -> str | None:
         return unquote(urlsplit(self.proxy).password or "") or None if self.proxy else None
 
-    def aiohttp_kwargs(self) -> dict[str, Any]:
-        """``proxy=`` and its ``Proxy-Authorization`` for aiohttp ({} when direct)."""
+    def aiohttp_request(self, url: str, headers: dict[str, str]) -> dict[str, Any]:
+        """``headers=`` and ``proxy=`` kwargs of an aiohttp request to ``url`` through the egress.
+
+        The credentials go into ``Proxy-Authorization``: on the ``CONNECT`` (``proxy_headers``)
+        for an https URL, on the request itself for a plain http one, which a forward proxy
+        reads (aiohttp's ``proxy_headers`` only reach a ``CONNECT``).
+        """
+        kwargs: dict[str, Any] = {"headers": dict(headers)}
         if not self.proxy:
-            return {}
-        kwargs: dict[str, Any] = {"proxy": self.endpoint}
+            return kwargs
+        kwargs["proxy"] = self.endpoint
         if self.username is not None:
             pair = f"{self.username}:{self.password or ''}".encode("latin-1", "replace")
-            kwargs["proxy_headers"] = {"Proxy-Authorization": "Basic " + b64encode(pair).decode()}
+            auth = {"Proxy-Authorization": "Basic " + b64encode(pair).decode()}
+            if urlsplit(url).scheme == "https":
+                kwargs["proxy_headers"] = auth
+            else:
+                kwargs["headers"].update(auth)
         return kwargs
 
-    def client(self) -> Any:
-        """A cookie-less one-off ``aiohttp.ClientSession`` through this egress.
+    @staticmethod
+    def client() -> Any:
+        """A cookie-less one-off ``aiohttp.ClientSession`` for requests through an egress.
 
         Connections are not reused: some proxies (tinyproxy) close the client connection after
-        each answer, and aiohttp would otherwise write the next POST into a closed socket.
+        each answer, and aiohttp would otherwise write the next POST into a closed socket. Pass
+        :meth:`aiohttp_request` to each request.
         """
         import aiohttp
 
         return aiohttp.ClientSession(
-            cookie_jar=aiohttp.DummyCookieJar(),
-            connector=aiohttp.TCPConnector(force_close=True),
-            **self.aiohttp_kwargs(),
+            cookie_jar=aiohttp.DummyCookieJar(), connector=aiohttp.TCPConnector(force_close=True)
         )
 
     def scrub(self, text: str) -> str:

@@ -188,8 +188,8 @@ class CapSolverResolver:
                     egress.client() as http,
                     http.get(
                         ctx.page_url,
-                        headers=headers,
                         timeout=aiohttp.ClientTimeout(total=remaining),
+                        **egress.aiohttp_request(ctx.page_url, headers),
                     ) as answer,
                 ):
                     body = await answer.content.read(256 * 1024)

@@ -115,24 +115,29 @@ class TwoCaptchaResolver(CapSolverResolver):
         }
         remaining = max(1.0, deadline - time.monotonic())
         try:
+            egress = Egress(ctx.proxy)
             async with (
-                Egress(ctx.proxy).client() as http,
+                egress.client() as http,
                 http.post(
                     f"{endpoint}/voucher",
                     data=json.dumps(body),
-                    headers={
-                        "Content-Type": "text/plain;charset=UTF-8",
-                        "User-Agent": ctx.user_agent,
-                    },
                     timeout=aiohttp.ClientTimeout(total=remaining),
+                    **egress.aiohttp_request(
+                        f"{endpoint}/voucher",
+                        {"Content-Type": "text/plain;charset=UTF-8", "User-Agent": ctx.user_agent},
+                    ),
                 ) as answer,
             ):
                 status = answer.status
-                data = await answer.json(content_type=None)
+                raw = await answer.read()
         except (TimeoutError, aiohttp.ClientError, OSError, ValueError) as exc:
             raise ResolutionError(
                 f"twocaptcha resolver: redeeming the voucher failed ({type(exc).__name__})"
             ) from None
+        try:
+            data = json.loads(raw) if status == 200 else None
+        except ValueError:
+            data = None
         token = data.get("token") if isinstance(data, dict) else None
         if status != 200 or not isinstance(token, str) or not token:
             raise ResolutionError(
