@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 from urllib.request import getproxies, proxy_bypass
 
+from scrapy.utils.httpobj import urlparse_cached
+
 from cwo_scrapy.session.mask import mask_url
 
 if TYPE_CHECKING:
@@ -213,6 +215,7 @@ class EgressTracker:
     def __init__(self, crawler: Crawler, site_url: str) -> None:
         self.crawler = crawler
         self.egress = crawl_egress(crawler.settings, site_url)
+        self._site_host = (urlsplit(site_url).hostname or "").lower()
         configured = str(crawler.settings.get("CWO_PROXY") or "").strip()
         self._configured = parse_proxy(configured) if configured else None
         self._seen: Any = object()  # the last meta["proxy"] value found to be ours
@@ -239,6 +242,8 @@ class EgressTracker:
         value = meta["proxy"]
         if value == self._seen or value == self._configured or meta.get(_BYPASS_META):
             return False
+        if (urlparse_cached(request).hostname or "").lower() != self._site_host:
+            return False  # the token is the site's: another host's route is not its business
         try:
             seen = Egress(parse_proxy(value)) if value else Egress()
         except ValueError:

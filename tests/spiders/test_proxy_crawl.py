@@ -224,3 +224,42 @@ async def test_wrong_proxy_password_fails_without_showing_it(
 
     assert items == []
     assert_no_password(caplog.text, json.dumps(crawler.stats.get_stats(), default=str))
+
+
+class StickyProxyMiddleware:
+    """What a user's proxy middleware does: every request through one (sticky) proxy."""
+
+    url = ""
+
+    def process_request(self, request: Any) -> None:
+        request.meta.setdefault("proxy", self.url)
+
+
+@deferred_f_from_coro_f
+async def test_proxy_set_by_a_users_middleware_is_the_sessions_egress(
+    replica_factory, tinyproxy_factory, tmp_path: Path, caplog
+) -> None:
+    """``meta["proxy"]`` set by a user's middleware (priority below 585): the session follows
+    it, CapSolver earns the token through it, and the data is exact."""
+    replica = replica_factory(waf="challenge", extra_args=["--ip-binding"])
+    proxy = tinyproxy_factory(auth=(PROXY_USER, PROXY_PASSWORD))
+    StickyProxyMiddleware.url = proxy.url
+    settings = spider_settings(
+        replica,
+        tmp_path,
+        DOWNLOADER_MIDDLEWARES={
+            "cwo_scrapy.middleware.SessionMiddleware": 585,
+            "cwo_scrapy.retry_after.RetryAfterMiddleware": 555,
+            StickyProxyMiddleware: 500,
+        },
+    )
+    caplog.set_level(logging.DEBUG)
+
+    crawler, items = await run_spider(FitmentSpider, settings, year=str(YEAR), make=MAKE)
+
+    stats = cwo_stats(crawler)
+    assert as_lines(items) == truth_lines(), stats
+    assert stats["cwo_session/egress"] == f"http://{PROXY_USER}:****@127.0.0.1:{proxy.port}"
+    assert stats["cwo_session/resolutions"] == 1
+    assert replica.stats()["ip_refused"] == 0
+    assert_no_password(caplog.text, json.dumps(crawler.stats.get_stats(), default=str))
