@@ -15,7 +15,8 @@ $(STAMP): requirements.txt
 	$(BIN)/python -m pip install -q -r requirements.txt
 	@touch $(STAMP)
 
-# Debian's chromium (the browser resolver) and redis-server (cluster mode), when missing.
+# Debian's chromium (the browser resolver), redis-server (cluster mode) and tinyproxy (proxy
+# tests), when missing.
 system-deps:
 	@bash .ci/system-deps
 
