@@ -29,7 +29,7 @@ def test_the_shipped_defaults_are_valid() -> None:
         ("CWO_RESOLVER_TIMEOUT", "soon", "expected a number"),
         ("CWO_RESOLVER_TIMEOUT", "-1", "must not be negative"),
         ("CWO_BROWSER_HEADLESS", "maybe", "expected true or false"),
-        ("CWO_CAPTCHA_RESOLVER", "magic", "expected one of browser, capsolver, static"),
+        ("CWO_CAPTCHA_RESOLVER", "magic", "expected one of browser, capsolver, twocaptcha, static"),
         ("CWO_SESSION_STORE", "mongo", "expected one of json, redis"),
         ("CWO_GC_THRESHOLD", "lots,20,1000", "expected a list of integers"),
     ],

@@ -33,7 +33,7 @@ from cwo_scrapy.replica.faults import Faults
 from cwo_scrapy.replica.site import SiteState, add_site_routes
 from cwo_scrapy.replica.solver import SolverService, build_solver_app
 from cwo_scrapy.replica.tokens import TokenService, account_path, build_token_app
-from cwo_scrapy.replica.twocaptcha import TwoCaptchaService, build_twocaptcha_app
+from cwo_scrapy.replica.twocaptcha import TwoCaptchaService
 from cwo_scrapy.replica.waf import WAF_MODES, Stats, Waf, WafConfig, waf_middleware
 
 HOST = "127.0.0.1"
@@ -353,7 +353,7 @@ class Replica:
             token_port = await self._bind(build_token_app(self.tokens), cfg.token_port)
             solver_port = await self._bind(build_solver_app(self.solver), cfg.solver_port)
             twocaptcha_port = await self._bind(
-                build_twocaptcha_app(self.twocaptcha), cfg.twocaptcha_port
+                build_solver_app(self.twocaptcha), cfg.twocaptcha_port
             )
             site_port = await self._bind(self.build_site_app(), cfg.port)
         except OSError as exc:

@@ -223,7 +223,8 @@ class SolverService:
                 await session.close()
 
 
-def build_solver_app(service: SolverService) -> web.Application:
+def build_solver_app(service: Any) -> web.Application:
+    """The createTask/getTaskResult/getBalance app of a fake solver (CapSolver or 2Captcha)."""
     app = web.Application()
     app.router.add_post("/createTask", service.create_task)
     app.router.add_post("/getTaskResult", service.get_task_result)

@@ -237,12 +237,3 @@ class TwoCaptchaService:
             task.error = ("ERROR_CAPTCHA_UNSOLVABLE", type(exc).__name__)
         finally:
             await session.close()
-
-
-def build_twocaptcha_app(service: TwoCaptchaService) -> web.Application:
-    app = web.Application()
-    app.router.add_post("/createTask", service.create_task)
-    app.router.add_post("/getTaskResult", service.get_task_result)
-    app.router.add_post("/getBalance", service.get_balance)
-    app.on_cleanup.append(service.on_cleanup)
-    return app

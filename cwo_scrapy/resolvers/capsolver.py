@@ -132,28 +132,35 @@ class CapSolverResolver:
         # Not in CapSolver's public schema; the replica's fake uses it to bind the token to the
         # session's User-Agent the way a real token is bound to the client.
         task["userAgent"] = ctx.user_agent
+        result = await self._run_task(task, deadline, ctx.timeout)
+        solution = result.get("solution")
+        # A service that used its own browser says which UA the token is bound to.
+        bound_ua = solution.get("userAgent") if isinstance(solution, dict) else None
+        return Resolution(
+            aws_waf_token=_token_of(result),
+            user_agent=bound_ua if isinstance(bound_ua, str) and bound_ua else ctx.user_agent,
+        )
+
+    async def _run_task(
+        self, task: dict[str, Any], deadline: float, budget: float
+    ) -> dict[str, Any]:
+        """Create ``task`` and poll ``getTaskResult`` until it is ready (its answer) or fails."""
         created = await self._call("createTask", {"task": task}, deadline)
         task_id = created.get("taskId")
         if not task_id:
-            raise ResolutionError("capsolver createTask returned no taskId")
+            raise ResolutionError(f"{self.service} createTask returned no taskId")
         while True:
             await asyncio.sleep(min(self._poll_interval, max(0.0, deadline - time.monotonic())))
             if time.monotonic() >= deadline:
-                raise ResolutionError(f"capsolver task not ready within {ctx.timeout:g}s")
+                raise ResolutionError(f"{self.service} task not ready within {budget:g}s")
             result = await self._call("getTaskResult", {"taskId": task_id}, deadline)
             status = result.get("status")
             if status == "ready":
-                solution = result.get("solution")
-                # A service that used its own browser says which UA the token is bound to.
-                bound_ua = solution.get("userAgent") if isinstance(solution, dict) else None
-                return Resolution(
-                    aws_waf_token=_token_of(result),
-                    user_agent=bound_ua
-                    if isinstance(bound_ua, str) and bound_ua
-                    else ctx.user_agent,
-                )
+                return result
             if status not in ("processing", "idle", None):
-                raise ResolutionError(f"capsolver task ended with status {_one_line(status, 40)}")
+                raise ResolutionError(
+                    f"{self.service} task ended with status {_one_line(status, 40)}"
+                )
 
     async def _fetch_interstitial(self, ctx: ResolveContext, deadline: float) -> Interstitial:
         return parse_interstitial(await self._fetch_page(ctx, deadline), ctx.page_url)

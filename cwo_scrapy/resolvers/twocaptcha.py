@@ -18,7 +18,6 @@ reuses the CapSolver client's transport (one aiohttp session, the interstitial f
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import re
@@ -30,12 +29,7 @@ import aiohttp
 
 from cwo_scrapy.egress import Egress
 from cwo_scrapy.resolvers.base import Resolution, ResolutionError, ResolveContext
-from cwo_scrapy.resolvers.capsolver import (
-    CapSolverResolver,
-    _one_line,
-    _token_of,
-    parse_interstitial,
-)
+from cwo_scrapy.resolvers.capsolver import CapSolverResolver, _token_of, parse_interstitial
 
 if TYPE_CHECKING:
     from typing import Self
@@ -77,21 +71,9 @@ class TwoCaptchaResolver(CapSolverResolver):
         deadline = time.monotonic() + ctx.timeout
         body = await self._fetch_page(ctx, deadline)
         task = amazon_task(body, ctx.page_url, Egress(ctx.proxy))
-        created = await self._call("createTask", {"task": task}, deadline)
-        task_id = created.get("taskId")
-        if not task_id:
-            raise ResolutionError("twocaptcha createTask returned no taskId")
-        while True:
-            await asyncio.sleep(min(self._poll_interval, max(0.0, deadline - time.monotonic())))
-            if time.monotonic() >= deadline:
-                raise ResolutionError(f"twocaptcha task not ready within {ctx.timeout:g}s")
-            result = await self._call("getTaskResult", {"taskId": task_id}, deadline)
-            status = result.get("status")
-            if status == "ready":
-                token = await self._token(result, task, ctx, deadline)
-                return Resolution(aws_waf_token=token, user_agent=ctx.user_agent)
-            if status not in ("processing", None):
-                raise ResolutionError(f"twocaptcha task ended with status {_one_line(status, 40)}")
+        result = await self._run_task(task, deadline, ctx.timeout)
+        token = await self._token(result, task, ctx, deadline)
+        return Resolution(aws_waf_token=token, user_agent=ctx.user_agent)
 
     async def _token(
         self, result: dict[str, Any], task: dict[str, Any], ctx: ResolveContext, deadline: float
