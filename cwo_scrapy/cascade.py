@@ -35,6 +35,7 @@ from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.internet.error import ConnectError, DNSLookupError, TCPTimedOutError, TimeoutError
 
 from cwo_scrapy.closing import close_crawl, close_reason
+from cwo_scrapy.drift import DriftGuard, SchemaWatch
 from cwo_scrapy.parsing import (
     ParseError,
     VehicleRecord,
@@ -84,6 +85,7 @@ OPTION_KINDS: tuple[str, ...] = ("suspension", "trimming", "rubbing")
 REASON_BAD_ARGUMENT = "bad_argument"
 REASON_INCOMPLETE = "incomplete"
 REASON_UNREACHABLE = "site_unreachable"
+# REASON_SITE_CHANGED ("site_changed") is cwo_scrapy.drift's: the parsers stopped understanding.
 
 
 @dataclass(slots=True)
@@ -150,6 +152,8 @@ class CascadeSpider(scrapy.Spider):
         self._type_queue: list[str] = []
         self._type_busy = False
         self._waiting: dict[str, list[VehicleRecord]] = defaultdict(list)
+        self.drift: DriftGuard | None = None  # set by from_crawler
+        self.schema: SchemaWatch | None = None
         # In cluster mode another worker may see the lists that contain the make/model, so
         # this process's counters cannot prove a scope value absent: the check is skipped.
         self._scope_checks = True
@@ -167,6 +171,9 @@ class CascadeSpider(scrapy.Spider):
         )
         spider._scope_checks = not settings.getbool("CWO_CLUSTER")
         crawler.signals.connect(spider._on_idle, signal=signals.spider_idle)
+        spider.drift = DriftGuard(crawler)
+        spider.schema = SchemaWatch(crawler)
+        crawler.signals.connect(spider.schema.log_summary, signal=signals.spider_closed)
         return spider
 
     # -- helpers for subclasses ---------------------------------------------------------------
@@ -270,12 +277,17 @@ class CascadeSpider(scrapy.Spider):
 
     def _parse(self, level: str, func: Any, response: scrapy.http.Response) -> Any:
         try:
-            return func(response.body)
+            value = func(response.body)
         except ParseError as exc:
             self._failures += 1
             self.inc(f"parse_errors/{level}")
             logger.error("Cannot parse %s response from %s: %s", level, response.url, exc)
+            if self.drift is not None:
+                self.drift.failed(level, response, exc)
             return None
+        if self.drift is not None:
+            self.drift.ok(level)
+        return value
 
     def parse_years_list(self, response: scrapy.http.Response) -> Iterable[scrapy.Request]:
         self._received(response)
@@ -385,6 +397,8 @@ class CascadeSpider(scrapy.Spider):
             # The record names another vehicle: trust the lists that led here, and say so.
             self.inc("vehicle_identity_mismatch")
             logger.warning("Vehicle record %s names %s", response.url, vehicle_key(vehicle))
+        if self.schema is not None:
+            self.schema.record(vehicle)
         self.inc("vehicles_parsed")
         yield from self.on_vehicle(vehicle)
 

@@ -12,7 +12,10 @@ from dataclasses import dataclass, field
 
 @dataclass(slots=True)
 class FitmentItem:
-    """One vehicle: identity, OEM data and the fitment preference options it offers."""
+    """One vehicle: identity, OEM data and the fitment preference options it offers.
+
+    Values the site's record lacks are ``None`` (fallbacks: ``parsing.parse_vehicle``).
+    """
 
     year: int
     make: str
@@ -21,22 +24,22 @@ class FitmentItem:
     drive: str
     chassis_id: str
     vehicle_type: str  # lower-case: "car" or "truck"
-    bolt_pattern_mm: str  # "5x114.3"
-    bolt_pattern_in: str  # "5x4.5"
-    lug_count: int
-    bolt_circle_mm: float
-    hub_bore_mm: float
-    lug_type: str
-    lug_size: str
-    front_wheel_diameter_in: float
-    front_wheel_width_in: float
-    front_wheel_offset_mm: int
-    front_tire_size: str
-    rear_wheel_diameter_in: float
-    rear_wheel_width_in: float
-    rear_wheel_offset_mm: int
-    rear_tire_size: str
-    staggered: bool
+    bolt_pattern_mm: str | None  # "5x114.3"
+    bolt_pattern_in: str | None  # "5x4.5"
+    lug_count: int | None
+    bolt_circle_mm: float | None
+    hub_bore_mm: float | None
+    lug_type: str | None
+    lug_size: str | None
+    front_wheel_diameter_in: float | None
+    front_wheel_width_in: float | None
+    front_wheel_offset_mm: int | None
+    front_tire_size: str | None
+    rear_wheel_diameter_in: float | None
+    rear_wheel_width_in: float | None
+    rear_wheel_offset_mm: int | None
+    rear_tire_size: str | None
+    staggered: bool | None
     suspension_options: list[str] = field(default_factory=list)
     modification_options: list[str] = field(default_factory=list)
     rubbing_options: list[str] = field(default_factory=list)
@@ -72,6 +75,8 @@ class WheelSizeItem:
     rear_offset_min_mm: int | None
     rear_offset_max_mm: int | None
     url: str
+    # False: the page had products but neither fit ranges nor "no results" (ranges all None).
+    fit_ranges_found: bool
 
 
 #: Fields that tell one item from another (the duplicate guard, the cluster merge and the

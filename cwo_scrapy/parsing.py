@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from parsel import Selector
 
 __all__ = [
+    "EXPECTED_KEYS",
+    "URL_KEYS",
     "AxleRange",
     "FitRanges",
     "ParseError",
@@ -136,69 +138,102 @@ def parse_bolt_pattern(text: str) -> tuple[int, float]:
     return int(match.group(1)), float(match.group(2))
 
 
+#: Every key :func:`parse_vehicle` reads. Absent ones are counted (``cwo/schema/missing/<key>``);
+#: any other key of a record is ignored and reported as unknown.
+EXPECTED_KEYS: frozenset[str] = frozenset(
+    {
+        "year", "make", "model", "trim", "drive", "drchassisid", "drmodelid", "vehicleType",
+        "bodyType", "boltpattern", "boltpatternMm", "boltpatternInches", "hub", "lugType",
+        "lugSize", "stockWheelDiameter", "stockWheelWidth", "stockOffset", "stockTireSize",
+        "stockWheelDiameterRear", "stockWheelWidthRear", "stockOffsetRear", "stockTireSizeRear",
+        "staggered", "factoryStaggered",
+    }
+)  # fmt: skip
+#: Keys the spiders cannot do without: the identity, and what the store/ymm-temp URLs need.
+URL_KEYS: tuple[str, ...] = ("drchassisid", "vehicleType")
+
+
 @dataclass(frozen=True, slots=True)
 class VehicleRecord:
-    """The vehicle record with numbers as numbers and the vehicle type lower-cased."""
+    """The vehicle record with numbers as numbers and the vehicle type lower-cased.
+
+    Only the identity is guaranteed; any other value the record lacks is ``None`` (see
+    :func:`parse_vehicle` for the fallbacks). ``missing_keys``/``unknown_keys`` describe how
+    the record differed from :data:`EXPECTED_KEYS`, for the schema-drift stats.
+    """
 
     year: int
     make: str
     model: str
     trim: str
     drive: str
-    chassis_id: str
-    model_id: str
-    vehicle_type: str
-    body_type: str
-    bolt_pattern_mm: str
-    bolt_pattern_in: str
-    lug_count: int
-    bolt_circle_mm: float
-    hub_bore_mm: float
-    lug_type: str
-    lug_size: str
-    front_wheel_diameter_in: float
-    front_wheel_width_in: float
-    front_wheel_offset_mm: int
-    front_tire_size: str
-    rear_wheel_diameter_in: float
-    rear_wheel_width_in: float
-    rear_wheel_offset_mm: int
-    rear_tire_size: str
-    staggered: bool
-    factory_staggered: bool
+    chassis_id: str | None
+    model_id: str | None
+    vehicle_type: str | None
+    body_type: str | None
+    bolt_pattern_mm: str | None
+    bolt_pattern_in: str | None
+    lug_count: int | None
+    bolt_circle_mm: float | None
+    hub_bore_mm: float | None
+    lug_type: str | None
+    lug_size: str | None
+    front_wheel_diameter_in: float | None
+    front_wheel_width_in: float | None
+    front_wheel_offset_mm: int | None
+    front_tire_size: str | None
+    rear_wheel_diameter_in: float | None
+    rear_wheel_width_in: float | None
+    rear_wheel_offset_mm: int | None
+    rear_tire_size: str | None
+    staggered: bool | None
+    factory_staggered: bool | None
+    missing_keys: tuple[str, ...] = field(default=(), compare=False, repr=False)
+    unknown_keys: tuple[str, ...] = field(default=(), compare=False, repr=False)
 
 
-def _field(data: dict[str, Any], key: str, *, required: bool = True) -> str:
+def _field(data: dict[str, Any], key: str, *, required: bool = False) -> str | None:
+    """The value as stripped text; ``None`` when absent, null or empty (unless ``required``)."""
     value = data.get(key)
     if value is None:
         if required:
             raise ParseError(f"vehicle: missing {key!r}")
-        return ""
+        return None
     if isinstance(value, bool) or not isinstance(value, str | int | float):
         raise ParseError(f"vehicle: {key!r} is not a scalar: {_short(value)}")
     text = str(value).strip()
-    if required and not text:
-        raise ParseError(f"vehicle: empty {key!r}")
+    if not text:
+        if required:
+            raise ParseError(f"vehicle: empty {key!r}")
+        return None
     return text
 
 
-def _float(data: dict[str, Any], key: str) -> float:
-    text = _field(data, key).rstrip('"').replace("mm", "").strip()
+def _float(data: dict[str, Any], key: str) -> float | None:
+    text = _field(data, key)
+    if text is None:
+        return None
+    number = text.rstrip('"').replace("mm", "").strip()
     try:
-        return float(text)
+        return float(number)
     except ValueError:
         raise ParseError(f"vehicle: {key!r} is not a number: {_short(text)}") from None
 
 
-def _int(data: dict[str, Any], key: str) -> int:
+def _int(data: dict[str, Any], key: str) -> int | None:
     number = _float(data, key)
+    if number is None:
+        return None
     if not number.is_integer():
         raise ParseError(f"vehicle: {key!r} is not a whole number: {number}")
     return int(number)
 
 
-def _flag(data: dict[str, Any], key: str) -> bool:
-    text = _field(data, key, required=False).lower()
+def _flag(data: dict[str, Any], key: str) -> bool | None:
+    value = data.get(key)
+    if value is None:
+        return None
+    text = str(value).strip().lower()
     if text in ("1", "true", "yes"):
         return True
     if text in ("", "0", "false", "no"):
@@ -206,43 +241,110 @@ def _flag(data: dict[str, Any], key: str) -> bool:
     raise ParseError(f"vehicle: {key!r} is not a 0/1 flag: {_short(text)}")
 
 
-def parse_vehicle(body: bytes | str) -> VehicleRecord:
-    """The ``{year}/{make}/{model}/{trim}/{drive}`` record (all values strings on the wire)."""
+#: A bolt circle of this many units or more is in millimetres; under ``_INCH_BELOW``, inches.
+_MM_FROM = 60.0
+_INCH_BELOW = 10.0
+
+
+def _record_bolt_patterns(
+    data: dict[str, Any],
+) -> tuple[str | None, str | None, int | None, float | None]:
+    """(mm pattern, inch pattern, lug count, circle mm), each unit decided by the circle's size.
+
+    The key names cannot be trusted: a sister site on the same platform puts inches into
+    ``boltpattern``. The first value of each unit wins, in the order ``boltpatternMm``,
+    ``boltpattern``, ``boltpatternInches``.
+    """
+    mm: tuple[str, int, float] | None = None
+    inch: tuple[str, int, float] | None = None
+    for key in ("boltpatternMm", "boltpattern", "boltpatternInches"):
+        text = _field(data, key)
+        if text is None:
+            continue
+        try:
+            lugs, circle = parse_bolt_pattern(text)
+        except ParseError:
+            raise ParseError(f"vehicle: {key!r} is not a bolt pattern: {_short(text)}") from None
+        value = (text.replace(" ", ""), lugs, circle)
+        if circle >= _MM_FROM:
+            mm = mm or value
+        elif circle < _INCH_BELOW:
+            inch = inch or value
+        else:
+            raise ParseError(f"vehicle: {key!r} is neither mm nor inches: {_short(text)}")
+    lugs = mm[1] if mm else inch[1] if inch else None
+    return (mm[0] if mm else None), (inch[0] if inch else None), lugs, (mm[2] if mm else None)
+
+
+def parse_vehicle(body: bytes | str, *, require_url_keys: bool = True) -> VehicleRecord:
+    """The ``{year}/{make}/{model}/{trim}/{drive}`` record, read leniently.
+
+    Required: the identity (year, make, model, trim, drive) and, with ``require_url_keys``,
+    ``drchassisid`` and ``vehicleType`` (the store and ``ymm-temp.php`` URLs need them).
+    Everything else is optional and ``None`` when absent or empty, with these fallbacks:
+    ``staggered`` from ``staggered`` or else ``factoryStaggered``; a Rear value of a square
+    vehicle that is empty or absent is the front value (the API leaves Rear fields empty when
+    they equal the front); a staggered vehicle's absent Rear value stays ``None``; the bolt
+    pattern's unit follows its value (see :func:`_record_bolt_patterns`). Unknown keys are ignored.
+    """
     data = parse_json(body, "vehicle")
     if not isinstance(data, dict):
         raise ParseError(f"vehicle: expected a JSON object, got {type(data).__name__}")
-    bolt_mm = _field(data, "boltpatternMm", required=False) or _field(data, "boltpattern")
-    lug_count, circle = parse_bolt_pattern(bolt_mm)
-    year_text = _field(data, "year")
+    year_text = _field(data, "year", required=True)
+    assert year_text is not None
     if not re.fullmatch(r"\d{4}", year_text):
         raise ParseError(f"vehicle: 'year' is not a year: {_short(year_text)}")
+    for key in URL_KEYS if require_url_keys else ():
+        _field(data, key, required=True)
+    mm, inch, lugs, circle = _record_bolt_patterns(data)
+    staggered = _flag(data, "staggered")
+    factory = _flag(data, "factoryStaggered")
+    if staggered is None:
+        staggered = factory
+    front_d = _float(data, "stockWheelDiameter")
+    front_w = _float(data, "stockWheelWidth")
+    front_o = _int(data, "stockOffset")
+    front_t = _field(data, "stockTireSize")
+    rear_d = _float(data, "stockWheelDiameterRear")
+    rear_w = _float(data, "stockWheelWidthRear")
+    rear_o = _int(data, "stockOffsetRear")
+    rear_t = _field(data, "stockTireSizeRear")
+    if staggered is False:
+        rear_d = front_d if rear_d is None else rear_d
+        rear_w = front_w if rear_w is None else rear_w
+        rear_o = front_o if rear_o is None else rear_o
+        rear_t = front_t if rear_t is None else rear_t
+    vehicle_type = _field(data, "vehicleType")
+    keys = data.keys()
     return VehicleRecord(
         year=int(year_text),
-        make=_field(data, "make"),
-        model=_field(data, "model"),
-        trim=_field(data, "trim"),
-        drive=_field(data, "drive"),
+        make=_field(data, "make", required=True),  # type: ignore[arg-type]
+        model=_field(data, "model", required=True),  # type: ignore[arg-type]
+        trim=_field(data, "trim", required=True),  # type: ignore[arg-type]
+        drive=_field(data, "drive", required=True),  # type: ignore[arg-type]
         chassis_id=_field(data, "drchassisid"),
-        model_id=_field(data, "drmodelid", required=False),
-        vehicle_type=_field(data, "vehicleType").lower(),
-        body_type=_field(data, "bodyType", required=False),
-        bolt_pattern_mm=bolt_mm,
-        bolt_pattern_in=_field(data, "boltpatternInches"),
-        lug_count=lug_count,
+        model_id=_field(data, "drmodelid"),
+        vehicle_type=vehicle_type.lower() if vehicle_type else None,
+        body_type=_field(data, "bodyType"),
+        bolt_pattern_mm=mm,
+        bolt_pattern_in=inch,
+        lug_count=lugs,
         bolt_circle_mm=circle,
         hub_bore_mm=_float(data, "hub"),
-        lug_type=_field(data, "lugType", required=False),
-        lug_size=_field(data, "lugSize", required=False),
-        front_wheel_diameter_in=_float(data, "stockWheelDiameter"),
-        front_wheel_width_in=_float(data, "stockWheelWidth"),
-        front_wheel_offset_mm=_int(data, "stockOffset"),
-        front_tire_size=_field(data, "stockTireSize"),
-        rear_wheel_diameter_in=_float(data, "stockWheelDiameterRear"),
-        rear_wheel_width_in=_float(data, "stockWheelWidthRear"),
-        rear_wheel_offset_mm=_int(data, "stockOffsetRear"),
-        rear_tire_size=_field(data, "stockTireSizeRear"),
-        staggered=_flag(data, "staggered"),
-        factory_staggered=_flag(data, "factoryStaggered"),
+        lug_type=_field(data, "lugType"),
+        lug_size=_field(data, "lugSize"),
+        front_wheel_diameter_in=front_d,
+        front_wheel_width_in=front_w,
+        front_wheel_offset_mm=front_o,
+        front_tire_size=front_t,
+        rear_wheel_diameter_in=rear_d,
+        rear_wheel_width_in=rear_w,
+        rear_wheel_offset_mm=rear_o,
+        rear_tire_size=rear_t,
+        staggered=staggered,
+        factory_staggered=factory,
+        missing_keys=tuple(sorted(k for k in EXPECTED_KEYS if data.get(k) is None)),
+        unknown_keys=tuple(sorted(k for k in keys if k not in EXPECTED_KEYS)),
     )
 
 
@@ -286,13 +388,22 @@ class AxleRange:
 
 @dataclass(frozen=True, slots=True)
 class FitRanges:
-    """What a store page says about a vehicle: ranges per axle and the bolt pattern."""
+    """What a store page says about a vehicle: ranges per axle and the bolt pattern.
+
+    ``found`` is False for a page that has neither a fit-range block nor a no-results marker
+    (the ranges are then all ``None``): the site showed products without saying why.
+    """
 
     front: AxleRange
     rear: AxleRange
     staggered: bool
     bolt_pattern_mm: str | None
     bolt_pattern_in: str | None
+    found: bool = True
+
+
+#: An axle the page says nothing about.
+NO_RANGE = AxleRange(None, None, None, None, None, None)
 
 
 _RANGE_RE = re.compile(r"^\s*(.*?)\s+to\s+(.*?)\s*$", re.S)
@@ -313,9 +424,11 @@ def _side(text: str, unit: str, label: str) -> float | None:
 
 
 def _range(text: str, unit: str, label: str) -> tuple[float | None, float | None]:
+    """``MIN to MAX``; a single value is a range with min = max."""
     match = _RANGE_RE.match(text)
     if not match:
-        raise ParseError(f"fit range {label}: expected 'MIN to MAX', got {_short(text)}")
+        value = _side(text, unit, label)
+        return value, value
     return _side(match.group(1), unit, label), _side(match.group(2), unit, label)
 
 
@@ -387,18 +500,31 @@ def _bolt_patterns(sel: Selector) -> tuple[str | None, str | None]:
     )
 
 
-def parse_fit_ranges(html: bytes | str) -> FitRanges | None:
+def _block_side(block: Selector) -> str | None:
+    """``front``/``rear`` from the block's header; ``None`` for no header or a generic one."""
+    header = _block_header(block)
+    front, rear = "front" in header, "rear" in header
+    if front == rear:
+        return None
+    return "front" if front else "rear"
+
+
+def parse_fit_ranges(html: bytes | str, *, square: bool = True) -> FitRanges | None:
     """The store page's fit ranges; ``None`` for a no-results page without a fit-range block.
 
-    One ``.full-size`` block applies to both axles; otherwise a Front and a Rear block, told
-    apart by their header text, make the vehicle staggered.
+    One ``.full-size`` block applies to both axles. Otherwise blocks are told apart by their
+    Front/Rear header, and blocks without one are taken in document order (front, then rear).
+    A lone block applies to both axles of a ``square`` vehicle; on a staggered one the rear is
+    unknown (``None``). A page with products but neither a block nor a no-results marker gives
+    ranges of ``None`` and ``found=False``. ParseError: blocks that cannot be read.
     """
     sel = Selector(text=_text(html))
     blocks = sel.css("div.store-ymm-fitrange")
     if not blocks:
         if sel.css("div.no-results-container"):
             return None
-        raise ParseError("store page: no div.store-ymm-fitrange and no no-results container")
+        mm, inch = _bolt_patterns(sel)
+        return FitRanges(NO_RANGE, NO_RANGE, False, mm, inch, found=False)
     mm, inch = _bolt_patterns(sel)
     full = [b for b in blocks if "full-size" in (b.attrib.get("class") or "").split()]
     if full:
@@ -406,17 +532,25 @@ def parse_fit_ranges(html: bytes | str) -> FitRanges | None:
             raise ParseError(f"store page: full-size block next to {len(blocks) - 1} others")
         axle = _axle(full[0], "full-size")
         return FitRanges(axle, axle, False, mm, inch)
+    if len(blocks) > 2:
+        raise ParseError(f"store page: {len(blocks)} fit-range blocks")
     by_side: dict[str, Selector] = {}
+    headerless: list[Selector] = []
     for block in blocks:
-        header = _block_header(block)
-        side = "front" if "front" in header else "rear" if "rear" in header else None
+        side = _block_side(block)
         if side is None:
-            raise ParseError(f"store page: fit-range block with header {header!r}")
-        if side in by_side:
+            headerless.append(block)
+        elif side in by_side:
             raise ParseError(f"store page: two {side} fit-range blocks")
-        by_side[side] = block
-    if set(by_side) != {"front", "rear"}:
-        raise ParseError(f"store page: only a {', '.join(by_side)} fit-range block")
-    return FitRanges(
-        _axle(by_side["front"], "front"), _axle(by_side["rear"], "rear"), True, mm, inch
-    )
+        else:
+            by_side[side] = block
+    for block in headerless:
+        by_side["front" if "front" not in by_side else "rear"] = block
+    if "front" not in by_side:
+        raise ParseError("store page: a rear fit-range block without a front one")
+    front = _axle(by_side["front"], "front")
+    if "rear" in by_side:
+        return FitRanges(front, _axle(by_side["rear"], "rear"), True, mm, inch)
+    if square:
+        return FitRanges(front, front, False, mm, inch)
+    return FitRanges(front, NO_RANGE, True, mm, inch)

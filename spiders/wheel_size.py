@@ -68,6 +68,7 @@ def wheel_size_item(v: VehicleRecord, combo: Combo, ranges: FitRanges, url: str)
         rear_offset_min_mm=rear.offset_min_mm,
         rear_offset_max_mm=rear.offset_max_mm,
         url=url,
+        fit_ranges_found=ranges.found,
     )
 
 
@@ -180,12 +181,18 @@ class WheelSizeSpider(CascadeSpider):
     ) -> Iterable[WheelSizeItem]:
         self._received(response)
         try:
-            ranges = parse_fit_ranges(response.body)
+            ranges = parse_fit_ranges(response.body, square=not vehicle.staggered)
         except ParseError as exc:
             self.inc("parse_errors/store")
             self.on_store_failure(response.request, "parse_error")
             logger.error("Cannot parse store page %s: %s", response.url, exc)
+            if self.drift is not None:
+                self.drift.failed("store", response, exc)
             return
+        if self.drift is not None:
+            self.drift.ok("store")
+        if ranges is not None and not ranges.found:
+            self.inc("wheel_size/no_fit_block")
         if ranges is None:
             self.inc("wheel_size/no_fit_range")
             logger.warning("Store page without fit ranges: %s", response.url)

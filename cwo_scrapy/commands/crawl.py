@@ -6,8 +6,9 @@ Overrides Scrapy's built-in command (``COMMANDS_MODULE = "cwo_scrapy.commands"``
   stderr and exits 2 before the crawler process (and its logging) exists, so no request is sent;
 - every crawl ends with a line ``<spider>: N item(s) -> <feed URIs>`` on stderr;
 - a crawl that closes with a reason other than ``finished`` (``bad_argument``, ``incomplete``,
-  ``site_unreachable``, ``session_unrecoverable``, ``output_error``, ``shutdown``, ...) prints
-  one line naming the reason and exits 1; whatever was scraped is still in the output feed;
+  ``site_unreachable``, ``site_changed``, ``session_unrecoverable``, ``output_error``,
+  ``shutdown``, ...) prints one line naming the reason and exits 1; whatever was scraped is
+  still in the output feed;
 - error lines cut any echoed value to 200 characters (:func:`cwo_scrapy.errorline.error_line`).
 """
 

@@ -18,6 +18,7 @@ from typing import NamedTuple
 from urllib.parse import quote_plus
 
 from cwo_scrapy.replica.catalogue import Catalogue
+from cwo_scrapy.replica.variants import page_layout, served_fit
 from cwo_scrapy.replica.vehicles import OPTIONS, AxleRange, FitRange, VehicleSpec, _num
 
 IMAGE_HOST = "https://images.customwheeloffset.com"
@@ -329,36 +330,75 @@ def _json_ld(products: list[dict]) -> str:
     return f'<script type="application/ld+json">{text}</script>\n'
 
 
-def _range_text(pair: tuple[float, float] | None, unit: str) -> str:
+def _range_text(pair: tuple[float, float] | None, unit: str, single: bool = False) -> str:
     if pair is None:
         return f"{unit} to {unit}"
+    if single and pair[0] == pair[1]:
+        return f"{_num(pair[0])}{unit}"
     return f"{_num(pair[0])}{unit} to {_num(pair[1])}{unit}"
 
 
-def _fit_block(axle: AxleRange, header: str, style: str, full: bool) -> str:
+def _broken_text(pair: tuple[float, float] | None, unit: str) -> str:
+    """A range in a format our parser does not read: what a site redesign looks like."""
+    unit = "in" if unit == chr(34) else unit
+    return "n/a" if pair is None else f"{_num(pair[0])}{unit} - {_num(pair[1])}{unit}"
+
+
+def _fit_block(
+    axle: AxleRange, header: str | None, style: str, full: bool, layout: str = "strict"
+) -> str:
     cls = "store-ymm-fitrange full-size" if full else "store-ymm-fitrange"
-    head = (
-        f"<nobr>{header}</nobr>"
-        if style == "nobr"
-        else f'<span class="store-conf-header">{header}</span>'
-    )
+    if header is None:
+        head = ""
+    elif style == "nobr":
+        head = f"<nobr>{header}</nobr>"
+    else:
+        head = f'<span class="store-conf-header">{header}</span>'
+    if layout == "broken":
+        texts = [
+            _broken_text(axle.diameter, chr(34)),
+            _broken_text(axle.width, chr(34)),
+            _broken_text(axle.offset, "mm"),
+        ]
+    else:
+        single = layout != "strict"
+        texts = [
+            _range_text(axle.diameter, chr(34), single),
+            _range_text(axle.width, chr(34), single),
+            _range_text(axle.offset, "mm", single),
+        ]
     return (
         f'<div class="{cls}">{head}'
-        f'<span class="store-conf-range">Diameter: <b>{_range_text(axle.diameter, chr(34))}</b>'
-        f'</span><span class="store-conf-range">Width: <b>{_range_text(axle.width, chr(34))}'
-        f'</b></span><span class="store-conf-range">Offset: <b>{_range_text(axle.offset, "mm")}'
+        f'<span class="store-conf-range">Diameter: <b>{texts[0]}</b>'
+        f'</span><span class="store-conf-range">Width: <b>{texts[1]}'
+        f'</b></span><span class="store-conf-range">Offset: <b>{texts[2]}'
         "</b></span></div>"
     )
 
 
-def render_fit_ranges(spec: VehicleSpec, fit: FitRange) -> str:
-    """One ``full-size`` block when front = rear, else Front and Rear blocks, then the bolt span."""
-    if fit.staggered:
-        blocks = _fit_block(fit.front, "Front Sizes:", spec.header_style, False) + _fit_block(
-            fit.rear, "Rear Sizes:", spec.header_style, False
+def render_fit_ranges(spec: VehicleSpec, fit: FitRange, layout: str = "strict") -> str:
+    """The fit-range blocks and the bolt span, drawn as ``layout`` (``variants.LAYOUTS``).
+
+    ``strict``/``single``/``broken``: one ``full-size`` block when front = rear, else Front and
+    Rear blocks; ``headerless``: the same without headers; ``lone``: one plain block (a square
+    page); ``noblock``: nothing at all, not even the bolt pattern.
+    """
+    style = spec.header_style
+    if layout == "noblock":
+        return ""
+    if layout == "lone":
+        header = "Front Sizes:" if style == "nobr" else None
+        blocks = _fit_block(fit.front, header, style, False, layout)
+    elif fit.staggered:
+        front_h, rear_h = (
+            (None, None) if layout == "headerless" else ("Front Sizes:", "Rear Sizes:")
+        )
+        blocks = _fit_block(fit.front, front_h, style, False, layout) + _fit_block(
+            fit.rear, rear_h, style, False, layout
         )
     else:
-        blocks = _fit_block(fit.front, "Fitment Range:", spec.header_style, True)
+        header = None if layout == "headerless" else "Fitment Range:"
+        blocks = _fit_block(fit.front, header, style, True, layout)
     mm, inch = spec.bolt_pattern_mm, spec.bolt_pattern_in
     data_bp = f"{inch},{mm}" if spec.bp_inch_first else f"{mm},{inch}"
     bolt = (
@@ -398,22 +438,25 @@ def render_store(
     page: int = 1,
     chosen: dict[str, str] | None = None,
     seed: int = 0,
+    markup: str = "strict",
 ) -> str:
     """``/store/wheels``.
 
     ``spec`` and ``combo`` set: the vehicle's page with fit ranges. ``spec`` None and
     ``chosen`` non-empty: the vehicle was not found, so ``div.no-results-container`` and no fit
     range. Both None: the generic store page (no vehicle in the query or the session).
-    ``chosen`` is echoed in the YMM widget.
+    ``chosen`` is echoed in the YMM widget; ``markup`` is one of ``variants.MARKUPS``.
     """
     chosen = chosen or {}
     fit = spec.fit_range(*combo) if spec is not None and combo is not None else None
     if spec is not None and fit is not None and combo is not None:
+        layout = page_layout(spec, combo, fit, markup)
+        fit = served_fit(fit, layout)
         v = spec.vehicle
         title = f"{v.year} {v.make} {v.model} Wheels | Custom Offsets"
         pages = last_page(spec)
         prefs = _preferences_widget(spec.vehicle_type, combo)
-        fit_html = render_fit_ranges(spec, fit)
+        fit_html = render_fit_ranges(spec, fit, layout)
         h1 = f"Wheels for your {v.year} {v.make} {v.model} {v.trim} {v.drive}"
         if page > pages:
             cards, ld = "", []

@@ -34,6 +34,7 @@ from cwo_scrapy.replica.site import SiteState, add_site_routes
 from cwo_scrapy.replica.solver import SolverService, build_solver_app
 from cwo_scrapy.replica.tokens import TokenService, account_path, build_token_app
 from cwo_scrapy.replica.twocaptcha import TwoCaptchaService
+from cwo_scrapy.replica.variants import MARKUPS, RECORD_SCHEMAS
 from cwo_scrapy.replica.waf import WAF_MODES, Stats, Waf, WafConfig, waf_middleware
 
 HOST = "127.0.0.1"
@@ -63,6 +64,8 @@ class ReplicaConfig:
     session_ttl: float | None = None
     ua_binding: bool = True
     ip_binding: bool = False
+    record_schema: str = "full"
+    markup: str = "strict"
 
 
 # -- value checks shared by the CLI and /__replica__/control ----------------------------------
@@ -109,6 +112,12 @@ def _waf_mode(value: object, name: str = "waf") -> str:
     return str(value)
 
 
+def _choice(name: str, value: object, choices: tuple[str, ...]) -> str:
+    if value not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+    return str(value)
+
+
 def _flag(name: str, value: object) -> bool:
     if isinstance(value, bool):
         return value
@@ -152,7 +161,12 @@ class Replica:
             ),
             self.stats,
         )
-        self.site = SiteState(seed=config.seed, session_ttl=config.session_ttl)
+        self.site = SiteState(
+            seed=config.seed,
+            session_ttl=config.session_ttl,
+            record_schema=config.record_schema,
+            markup=config.markup,
+        )
         self.tokens = TokenService(self.waf, account_path(config.seed))
         self.solver = SolverService(self.waf, self.faults)
         self.twocaptcha = TwoCaptchaService(self.waf, self.faults)
@@ -250,6 +264,8 @@ class Replica:
             "twocaptcha_balance": self.twocaptcha.balance,
             "twocaptcha_key_set": self.twocaptcha.valid_key is not None,
             "session_ttl": self.config.session_ttl,
+            "record_schema": self.site.record_schema,
+            "markup": self.site.markup,
         }
 
     def apply(self, changes: dict[str, Any]) -> dict[str, Any]:
@@ -417,6 +433,8 @@ def add_arguments(parser: argparse.ArgumentParser | Any) -> None:
         action="store_true",
         help="accept a token only from the client IP that earned it (token provenance)",
     )
+    add("--record-schema", default="full", metavar="S", help="vehicle record: full|lean|mixed")
+    add("--markup", default="strict", metavar="M", help="store page: strict|lenient|mixed|broken")
     add("--dump-truth", default=None, metavar="KIND", help="print ground truth: fitment|wheel_size")
     add("--year", default=None, help="--dump-truth: only this year")
     add("--make", default=None, help="--dump-truth: only this make")
@@ -446,6 +464,8 @@ def config_from_args(args: argparse.Namespace) -> ReplicaConfig:
         ),
         ua_binding=not args.no_ua_binding,
         ip_binding=args.ip_binding,
+        record_schema=_choice("--record-schema", args.record_schema, RECORD_SCHEMAS),
+        markup=_choice("--markup", args.markup, MARKUPS),
     )
 
 
@@ -462,7 +482,11 @@ def dump_truth(args: argparse.Namespace, out: TextIO) -> None:
         "model": args.model,
         "combos": args.combos,
         "seed": _integer("--seed", args.seed, lo=-(2**31)),
+        "record_schema": _choice("--record-schema", args.record_schema, RECORD_SCHEMAS),
+        "markup": _choice("--markup", args.markup, MARKUPS),
     }
+    if kwargs["markup"] == "broken":
+        raise ConfigError("--markup broken has no ground truth: no parser can read its pages")
     if args.site_url:
         kwargs["site_url"] = args.site_url
     try:

@@ -21,6 +21,7 @@ from aiohttp import web
 
 from cwo_scrapy.replica import render
 from cwo_scrapy.replica.catalogue import Catalogue
+from cwo_scrapy.replica.variants import vehicle_record
 from cwo_scrapy.replica.vehicles import OPTIONS, VehicleSpec, default_combo, vehicle_spec
 
 API_PATH = "/fitment/vehicle/co"
@@ -106,6 +107,8 @@ class SiteState:
 
     seed: int = 0
     session_ttl: float | None = None
+    record_schema: str = "full"  # variants.RECORD_SCHEMAS
+    markup: str = "strict"  # variants.MARKUPS
     catalogue: Catalogue = field(default_factory=Catalogue.load)
     sessions: PhpSessions = field(init=False)
 
@@ -174,7 +177,9 @@ def api_answer(state: SiteState, segments: list[str]) -> tuple[int, Any]:
         return 200, {"vehicleType": labels, "drive": sorted(drives), "trim": trims}
     if n == 5:
         spec = state.spec(*segments)
-        return (200, spec.record()) if spec is not None else (404, None)
+        if spec is None:
+            return 404, None
+        return 200, vehicle_record(spec, state.record_schema)
     return 404, None
 
 
@@ -295,7 +300,13 @@ def store_page(state: SiteState, q: dict[str, str], session: PhpSession | None) 
             q.get("rubbing", stock[2]),
         )
     return render.render_store(
-        state.catalogue, spec, combo, page=page_no, chosen=chosen, seed=state.seed
+        state.catalogue,
+        spec,
+        combo,
+        page=page_no,
+        chosen=chosen,
+        seed=state.seed,
+        markup=state.markup,
     )
 
 

@@ -62,7 +62,11 @@ class ReplicaError(RuntimeError):
 
 
 class ReplicaProcess:
-    """A replica subprocess on ephemeral ports; use as a context manager or start()/stop()."""
+    """A replica subprocess on ephemeral ports; use as a context manager or start()/stop().
+
+    ``record_schema`` and ``markup`` select the variety the replica serves
+    (``cwo_scrapy.replica.variants``).
+    """
 
     def __init__(
         self,
@@ -71,6 +75,8 @@ class ReplicaProcess:
         seed: int = 0,
         extra_args: Iterable[str] = (),
         *,
+        record_schema: str = "full",
+        markup: str = "strict",
         startup_timeout: float = 60.0,
         env: Mapping[str, str] | None = None,
     ) -> None:
@@ -86,6 +92,10 @@ class ReplicaProcess:
             str(token_ttl),
             "--seed",
             str(seed),
+            "--record-schema",
+            record_schema,
+            "--markup",
+            markup,
             *extra_args,
         ]
         self.startup_timeout = startup_timeout

@@ -17,13 +17,50 @@ from urllib.parse import quote
 
 from cwo_scrapy.items import FitmentItem, WheelSizeItem
 from cwo_scrapy.replica.catalogue import Catalogue
-from cwo_scrapy.replica.vehicles import VehicleSpec, default_combo, vehicle_spec
+from cwo_scrapy.replica.variants import (
+    lean_bolt_style,
+    lean_has_hub,
+    page_layout,
+    record_shape,
+    served_fit,
+)
+from cwo_scrapy.replica.vehicles import (
+    AxleRange,
+    FitRange,
+    VehicleSpec,
+    default_combo,
+    vehicle_spec,
+)
 from cwo_scrapy.urls import DEFAULT_SITE_URL, CwoUrls
 
 __all__ = ["default_combo", "dump", "fitment_item", "fitment_items", "wheel_size_item",
            "wheel_size_items"]  # fmt: skip
 
+_NO_AXLE = AxleRange(None, None, None)
 Combos = Literal["default", "all"] | tuple[str, str, str]
+
+
+def _lean_fallbacks(item: FitmentItem, spec: VehicleSpec) -> None:
+    """What the documented fallbacks (README, "Field fidelity") make of a lean record.
+
+    Written from the rules, not with the parser: the lean record has no Rear width/offset and
+    empty Rear diameter/tire on square vehicles (-> the front values), none at all for a
+    staggered vehicle's width/offset (-> None); bolt style 1 has no mm pattern, and some
+    records no hub.
+    """
+    if spec.staggered:
+        item.rear_wheel_width_in = None
+        item.rear_wheel_offset_mm = None
+    else:
+        item.rear_wheel_diameter_in = spec.front_diameter
+        item.rear_wheel_width_in = spec.front_width
+        item.rear_wheel_offset_mm = spec.front_offset
+        item.rear_tire_size = spec.front_tire
+    if lean_bolt_style(spec) == 1:
+        item.bolt_pattern_mm = None
+        item.bolt_circle_mm = None
+    if not lean_has_hub(spec):
+        item.hub_bore_mm = None
 
 
 def _specs(
@@ -33,11 +70,11 @@ def _specs(
         yield vehicle_spec(vehicle, seed)
 
 
-def fitment_item(spec: VehicleSpec) -> FitmentItem:
-    """What the fitment spider must yield for this vehicle."""
+def fitment_item(spec: VehicleSpec, record_schema: str = "full") -> FitmentItem:
+    """What the fitment spider must yield for this vehicle, served with ``record_schema``."""
     v = spec.vehicle
     lists = spec.options
-    return FitmentItem(
+    item = FitmentItem(
         year=v.year,
         make=v.make,
         model=v.model,
@@ -65,6 +102,9 @@ def fitment_item(spec: VehicleSpec) -> FitmentItem:
         modification_options=list(lists.modification),
         rubbing_options=list(lists.rubbing),
     )
+    if record_shape(spec, record_schema) == "lean":
+        _lean_fallbacks(item, spec)
+    return item
 
 
 def fitment_items(
@@ -73,10 +113,11 @@ def fitment_items(
     make: str | None = None,
     model: str | None = None,
     seed: int = 0,
+    record_schema: str = "full",
 ) -> Iterator[FitmentItem]:
     """One FitmentItem per catalogue vehicle matching the filters, in catalogue order."""
     for spec in _specs(year, make, model, seed):
-        yield fitment_item(spec)
+        yield fitment_item(spec, record_schema)
 
 
 _MARKERS = ("H1SUSPENSIONMARKER", "H1MODIFICATIONMARKER", "H1RUBBINGMARKER")
@@ -122,12 +163,20 @@ def wheel_size_item(
     rubbing: str,
     *,
     site_url: str = DEFAULT_SITE_URL,
+    markup: str = "strict",
     _template: _UrlTemplate | None = None,
 ) -> WheelSizeItem | None:
-    """What the wheel-size spider must yield for one store page; None for an invalid combo."""
+    """What the wheel-size spider must yield for one store page; None for an invalid combo.
+
+    A page without a fit-range block (``--markup lenient``) gives ranges and bolt patterns of
+    None, ``staggered`` False and ``fit_ranges_found`` False.
+    """
     fit = spec.fit_range(suspension, modification, rubbing)
     if fit is None:
         return None
+    layout = page_layout(spec, (suspension, modification, rubbing), fit, markup)
+    found = layout != "noblock"
+    fit = served_fit(fit, layout) if found else FitRange(_NO_AXLE, _NO_AXLE)
     v = spec.vehicle
     front, rear = fit
     template = _template or _UrlTemplate(spec, site_url)
@@ -146,8 +195,8 @@ def wheel_size_item(
         modification=modification,
         rubbing=rubbing,
         staggered=fit.staggered,
-        bolt_pattern_mm=spec.bolt_pattern_mm,
-        bolt_pattern_in=spec.bolt_pattern_in,
+        bolt_pattern_mm=spec.bolt_pattern_mm if found else None,
+        bolt_pattern_in=spec.bolt_pattern_in if found else None,
         front_diameter_min_in=fd[0] if fd else None,
         front_diameter_max_in=fd[1] if fd else None,
         front_width_min_in=fw[0] if fw else None,
@@ -161,6 +210,7 @@ def wheel_size_item(
         rear_offset_min_mm=ro[0] if ro else None,
         rear_offset_max_mm=ro[1] if ro else None,
         url=url,
+        fit_ranges_found=found,
     )
 
 
@@ -182,6 +232,7 @@ def wheel_size_items(
     combos: Combos = "default",
     site_url: str = DEFAULT_SITE_URL,
     seed: int = 0,
+    markup: str = "strict",
 ) -> Iterator[WheelSizeItem]:
     """WheelSizeItems in catalogue order, then option-list order (suspension outermost).
 
@@ -192,7 +243,9 @@ def wheel_size_items(
     for spec in _specs(year, make, model, seed):
         template = _UrlTemplate(spec, site_url)
         for suspension, modification, rubbing in _combos(spec, combos):
-            item = wheel_size_item(spec, suspension, modification, rubbing, _template=template)
+            item = wheel_size_item(
+                spec, suspension, modification, rubbing, markup=markup, _template=template
+            )
             if item is not None:
                 yield item
 
@@ -207,14 +260,24 @@ def dump(
     combos: Combos = "default",
     site_url: str = DEFAULT_SITE_URL,
     seed: int = 0,
+    record_schema: str = "full",
+    markup: str = "strict",
 ) -> int:
     """Write the items as JSON lines (``dataclasses.asdict``); returns how many were written."""
     items: Iterator[FitmentItem] | Iterator[WheelSizeItem]
     if kind == "fitment":
-        items = fitment_items(year=year, make=make, model=model, seed=seed)
+        items = fitment_items(
+            year=year, make=make, model=model, seed=seed, record_schema=record_schema
+        )
     elif kind == "wheel_size":
         items = wheel_size_items(
-            year=year, make=make, model=model, combos=combos, site_url=site_url, seed=seed
+            year=year,
+            make=make,
+            model=model,
+            combos=combos,
+            site_url=site_url,
+            seed=seed,
+            markup=markup,
         )
     else:
         raise ValueError(f"kind must be 'fitment' or 'wheel_size', not {kind!r}")
