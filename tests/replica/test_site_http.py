@@ -284,7 +284,7 @@ def _parse_store(html: str, url: str, v: Vehicle, combo: tuple[str, str, str],
         rear_diameter_min_in=rear["diameter"][0], rear_diameter_max_in=rear["diameter"][1],
         rear_width_min_in=rear["width"][0], rear_width_max_in=rear["width"][1],
         rear_offset_min_mm=i(rear["offset"][0]), rear_offset_max_mm=i(rear["offset"][1]),
-        url=url,
+        url=url, fit_ranges_found=True,
     )  # fmt: skip
 
 

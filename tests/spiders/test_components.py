@@ -74,7 +74,7 @@ def test_true_items_are_valid() -> None:
 @pytest.mark.parametrize(
     ("item", "reason"),
     [
-        (dataclasses.replace(F, front_tire_size=None), "wrong_type/front_tire_size"),
+        (dataclasses.replace(F, front_tire_size=17), "wrong_type/front_tire_size"),
         (dataclasses.replace(FITMENT, lug_count=5.0), "wrong_type/lug_count"),
         (dataclasses.replace(FITMENT, staggered=1), "wrong_type/staggered"),
         (dataclasses.replace(FITMENT, year=True), "wrong_type/year"),

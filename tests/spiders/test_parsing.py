@@ -276,15 +276,14 @@ def test_no_results_page_has_no_fit_range() -> None:
 @pytest.mark.parametrize(
     ("html", "message"),
     [
-        ("<html><body>WAF</body></html>", "no div.store-ymm-fitrange"),
         (_page(_block('17" to 20"', '7" to 8"', "30 to 45", cls="full-size")), "unit"),
-        (_page(_block('17" - 20"', '7" to 8"', "30mm to 45mm", cls="full-size")), "MIN to MAX"),
+        (_page(_block('17" - 20"', '7" to 8"', "30mm to 45mm", cls="full-size")), "not a number"),
         (_page(_block('x" to 20"', '7" to 8"', "30mm to 45mm", cls="full-size")), "not a number"),
         (
             _page(
-                _block('17" to 20"', '7" to 8"', "30mm to 45mm", header="<nobr>Front Sizes:</nobr>")
+                _block('17" to 20"', '7" to 8"', "30mm to 45mm", header="<nobr>Rear Sizes:</nobr>")
             ),
-            "only a front",
+            "rear fit-range block without a front",
         ),
         (
             _page(
