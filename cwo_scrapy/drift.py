@@ -88,7 +88,7 @@ class DriftGuard:
             settings.getint("CWO_DRIFT_MIN_SAMPLES", 30),
         )
         self.samples_root = samples_dir(settings)
-        self.stats = crawler.stats
+        self.crawler = crawler  # stats exist only once the crawl started
         self._bad: dict[str, list[tuple[Response, str]]] = {}
         self.tripped: str | None = None
 
@@ -127,8 +127,8 @@ class DriftGuard:
             f"(first: {self.counter.first_url[kind]}); samples: {where}"
         )
         logger.error(message)
-        self.stats.set_value("cwo/drift/tripped", kind)
-        self.stats.set_value("cwo/drift/failed", failed)
+        self.crawler.stats.set_value("cwo/drift/tripped", kind)
+        self.crawler.stats.set_value("cwo/drift/failed", failed)
         self._close(REASON_SITE_CHANGED, message)
 
 
@@ -141,7 +141,7 @@ class SchemaWatch:
     """
 
     def __init__(self, crawler: Crawler) -> None:
-        self.stats = crawler.stats
+        self.crawler = crawler
         self.missing: dict[str, int] = {}
         self.unknown: set[str] = set()
         self.records = 0
@@ -149,13 +149,13 @@ class SchemaWatch:
     def record(self, vehicle: VehicleRecord) -> None:
         self.records += 1
         if vehicle.missing_keys:
-            inc = self.stats.inc_value
+            inc = self.crawler.stats.inc_value
             for key in vehicle.missing_keys:
                 self.missing[key] = self.missing.get(key, 0) + 1
                 inc(f"cwo/schema/missing/{key}")
         if vehicle.unknown_keys and not self.unknown.issuperset(vehicle.unknown_keys):
             self.unknown.update(vehicle.unknown_keys)
-            self.stats.set_value("cwo/schema/unknown_keys", len(self.unknown))
+            self.crawler.stats.set_value("cwo/schema/unknown_keys", len(self.unknown))
 
     def summary(self) -> str | None:
         """The line for the log, or None when every record had exactly the expected keys."""
