@@ -47,6 +47,26 @@ KINDS: tuple[str, ...] = (
 )
 
 
+#: The parser the spiders run on each kind (``set``: none, the spiders read no body), so a saved
+#: folder can be checked again offline: ``parse_sample(kind, load_samples(dir)[kind].body)``.
+SAMPLE_PARSERS: dict[str, Callable[[bytes], Any]] = {
+    "years": parse_years,
+    "makes": lambda b: parse_name_list(b, "makes"),
+    "models": lambda b: parse_name_list(b, "models"),
+    "trims": parse_trims,
+    "drives": lambda b: parse_name_list(b, "drives"),
+    "vehicle": parse_vehicle,
+    "set": lambda b: None,
+    **{f"options/{k}": parse_option_list for k in OPTION_KINDS},
+    "store": parse_fit_ranges,
+}
+
+
+def parse_sample(kind: str, body: bytes) -> Any:
+    """Run the spiders' parser for ``kind`` on a saved body (ParseError if it cannot read it)."""
+    return SAMPLE_PARSERS[kind](body)
+
+
 @dataclass(slots=True)
 class Row:
     """One line of the report."""
