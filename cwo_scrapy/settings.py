@@ -52,6 +52,12 @@ CWO_RETRY_AFTER_ENABLED = True
 CWO_RETRY_AFTER_MAX = 120.0  # longest pause honoured, seconds
 CWO_RETRY_AFTER_TIMES = 5  # retries of one request after a 429
 
+# --- Field fidelity (cwo_scrapy/drift.py, cwo_scrapy/samples.py, scrapy fieldcheck) -----------
+# Close with "site_changed" when more than this share of one response kind fails to parse...
+CWO_DRIFT_MAX_FAILURE_RATIO = 0.2
+CWO_DRIFT_MIN_SAMPLES = 30  # ...once at least this many of that kind were seen
+CWO_SAMPLES_DIR = "data/samples"  # redacted response samples (fieldcheck, drift breaker)
+
 # --- Session management (cwo_scrapy/session/ store, cwo_scrapy/middleware.py) ----------------
 CWO_SESSION_ENABLED = True
 CWO_SESSION_FILE = "data/custom_wheel_offset_temp.json"
