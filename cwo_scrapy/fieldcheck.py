@@ -201,16 +201,7 @@ class FieldCheckSpider(CascadeSpider):
         v = self.vehicle = parse_vehicle(response.body)
         row = self._ok("vehicle", f"{v.vehicle_type}, chassis {v.chassis_id}")
         row.missing, row.unknown = list(v.missing_keys), list(v.unknown_keys)
-        url = self.urls.ymm_set(
-            vehicle_type=v.vehicle_type or "",
-            year=v.year,
-            make=v.make,
-            model=v.model,
-            trim=v.trim,
-            drive=v.drive,
-            chassis=v.chassis_id or "",
-        )
-        yield self._get("set", url)
+        yield self._get("set", self.urls.ymm_set(**_vehicle_args(v)))
 
     def check_set(self, response: scrapy.http.Response) -> Iterable[Any]:
         self._ok("set", "vehicle stored in the PHP session (the spiders read no body)")
@@ -235,13 +226,7 @@ class FieldCheckSpider(CascadeSpider):
         v = self.vehicle
         assert v is not None
         url = self.urls.store_wheels(
-            year=v.year,
-            make=v.make,
-            model=v.model,
-            trim=v.trim,
-            drive=v.drive,
-            chassis=v.chassis_id or "",
-            vehicle_type=v.vehicle_type or "",
+            **_vehicle_args(v),
             suspension=self.lists["suspension"][0],
             modification=self.lists["trimming"][0],
             rubbing=self.lists["rubbing"][0],
@@ -273,6 +258,19 @@ class FieldCheckSpider(CascadeSpider):
             )
         self._ok("store", note)
         return ()
+
+
+def _vehicle_args(v: VehicleRecord) -> dict[str, Any]:
+    """The vehicle as the ``ymm-temp.php`` and store URL builders take it."""
+    return {
+        "vehicle_type": v.vehicle_type or "",
+        "year": v.year,
+        "make": v.make,
+        "model": v.model,
+        "trim": v.trim,
+        "drive": v.drive,
+        "chassis": v.chassis_id or "",
+    }
 
 
 def report(spider: FieldCheckSpider) -> list[Row]:

@@ -16,6 +16,9 @@ Arguments (``-a NAME=VALUE``, any subset):
 - ``combos=all``: the cartesian product suspension x modification x rubbing of the type's lists
   (hundreds of pages per vehicle; overrides then fix their axis to one value).
 
+A store page with products but neither fit ranges nor a no-results marker still gives its item,
+with null ranges and ``fit_ranges_found`` False (stat ``cwo/wheel_size/no_fit_block``).
+
 Output: ``data/wheel_sizes.jsonl`` (overwritten; ``-O``/``-o`` on the command line replace it).
 """
 

@@ -8,6 +8,7 @@ must stop the crawl with ``site_changed`` instead of hours of parse errors.
 from __future__ import annotations
 
 import json
+import logging
 import re
 from pathlib import Path
 from typing import Any
@@ -56,14 +57,17 @@ def assert_no_parse_errors(crawler: Any) -> None:
 @pytest.mark.parametrize(("schema", "markup"), VARIANTS)
 @deferred_f_from_coro_f
 async def test_both_spiders_equal_the_truth_in_every_variant(
-    replica_factory, tmp_path: Path, schema: str, markup: str
+    replica_factory, tmp_path: Path, caplog: pytest.LogCaptureFixture, schema: str, markup: str
 ) -> None:
     """2016 (with the 23 vehicles of 2016 Chrysler) and 1975: every vehicle, every value."""
     replica = replica_factory(record_schema=schema, markup=markup)
     settings = spider_settings(replica, tmp_path)
 
+    caplog.set_level(logging.INFO, logger="cwo_scrapy.drift")
     crawler, items = await run_spider(TwoYearsFitment, settings)
     assert_no_parse_errors(crawler)
+    drift_lines = [r.message for r in caplog.records if "record schema differs" in r.message]
+    assert len(drift_lines) == (schema != "full")
     expected = [i for y in YEARS for i in truth.fitment_items(year=y, record_schema=schema)]
     assert len(expected) > 2000
     assert as_lines(items) == as_lines(expected)
