@@ -16,6 +16,7 @@ import logging
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from cwo_scrapy.closing import close_crawl
 from cwo_scrapy.samples import samples_dir, save_sample, write_manifest
 
 if TYPE_CHECKING:
@@ -126,10 +127,9 @@ class DriftGuard:
             f"site changed: {parser_name(kind)} failed on {failed} of {seen} {kind} responses "
             f"(first: {self.counter.first_url[kind]}); samples: {where}"
         )
-        logger.error(message)
         self.crawler.stats.set_value("cwo/drift/tripped", kind)
         self.crawler.stats.set_value("cwo/drift/failed", failed)
-        self._close(REASON_SITE_CHANGED, message)
+        close_crawl(self.crawler, REASON_SITE_CHANGED, message)  # logs the one line
 
 
 class SchemaWatch:
