@@ -1,4 +1,5 @@
-# Two entry points, both safe on a fresh machine: they (re)create .venv from requirements.txt.
+# Two entry points, both safe on a fresh machine: they (re)create .venv from requirements.txt
+# (runtime) and requirements-dev.txt (tests, lint, benchmarks, Scrapyd).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -9,10 +10,10 @@ YEAR ?= 2022
 
 venv: $(STAMP)
 
-$(STAMP): requirements.txt
+$(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -r requirements.txt
+	$(BIN)/python -m pip install -q -r requirements-dev.txt
 	@touch $(STAMP)
 
 # Debian's chromium (the browser resolver), redis-server (cluster mode) and tinyproxy (proxy

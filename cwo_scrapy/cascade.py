@@ -17,10 +17,11 @@ host closes with ``site_unreachable``, so ``scrapy crawl`` can exit non-zero.
 from __future__ import annotations
 
 import logging
+import typing
 from collections import Counter, defaultdict
 from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import scrapy
@@ -32,6 +33,7 @@ from scrapy.exceptions import (
     DownloadTimeoutError,
 )
 from scrapy.spidermiddlewares.httperror import HttpError
+from scrapy_spider_metadata import Args
 from twisted.internet.error import ConnectError, DNSLookupError, TCPTimedOutError, TimeoutError
 
 from cwo_scrapy.closing import close_crawl, close_reason
@@ -45,7 +47,8 @@ from cwo_scrapy.parsing import (
     parse_vehicle,
     parse_years,
 )
-from cwo_scrapy.spiderargs import Scope, SpiderArgumentError, check_known, parse_scope
+from cwo_scrapy.spiderargs import Scope, SpiderArgumentError
+from cwo_scrapy.spiderparams import ScopeParams, validate
 from cwo_scrapy.urls import DEFAULT_API_URL, DEFAULT_SITE_URL, CwoUrls
 
 if TYPE_CHECKING:
@@ -118,27 +121,38 @@ def _match(value: str, choices: Iterable[str]) -> str | None:
     return next((c for c in choices if c.casefold() == folded), None)
 
 
-class CascadeSpider(scrapy.Spider):
+class CascadeSpider(scrapy.Spider, Args[ScopeParams]):
     """Base spider: the vehicle cascade, preference lists per type, failure accounting.
 
-    Arguments (``-a NAME=VALUE``, any subset): ``year`` (four digits), ``make`` and ``model``
+    Arguments (``-a NAME=VALUE``, any subset) are declared in ``cwo_scrapy.spiderparams``
+    (``Args[Model]`` names each spider's model): ``year`` (four digits), ``make`` and ``model``
     (matched against the site's lists, case-insensitively), ``limit`` (at most N vehicles).
     """
 
-    allowed_arguments: ClassVar[frozenset[str]] = frozenset({"year", "make", "model", "limit"})
-
     # -- arguments ----------------------------------------------------------------------------
+    @classmethod
+    def params_model(cls) -> type[ScopeParams]:
+        """The pydantic model of this spider's ``-a`` arguments (``Args[Model]``)."""
+        for klass in cls.__mro__:
+            for base in klass.__dict__.get("__orig_bases__", ()):
+                if typing.get_origin(base) is Args:
+                    return typing.get_args(base)[0]
+        return ScopeParams
+
     @classmethod
     def parse_arguments(cls, kwargs: Mapping[str, Any]) -> dict[str, Any]:
         """Validate ``-a`` arguments; raises :class:`SpiderArgumentError` (one line)."""
-        check_known(kwargs, cls.allowed_arguments, cls.name)
-        return {"scope": parse_scope(kwargs)}
+        params = validate(cls.params_model(), kwargs, cls.name)
+        assert isinstance(params, ScopeParams)
+        scope = Scope(year=params.year, make=params.make, model=params.model, limit=params.limit)
+        return {"scope": scope, "params": params}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         if args:
             raise SpiderArgumentError(f"unexpected positional arguments {args!r}")
         parsed = self.parse_arguments(kwargs)
         super().__init__()
+        self.args: ScopeParams = parsed.pop("params")  # as scrapy_spider_metadata.Args sets it
         self.scope: Scope = parsed.pop("scope")
         self.apply_arguments(parsed)
         self.urls = CwoUrls()
@@ -290,6 +304,12 @@ class CascadeSpider(scrapy.Spider):
         return value
 
     def parse_years_list(self, response: scrapy.http.Response) -> Iterable[scrapy.Request]:
+        """The year list -> one makes request per year.
+
+        @cwo_url years
+        @returns requests 20
+        @returns items 0 0
+        """
         self._received(response)
         years = self._parse("years", parse_years, response)
         if years is None:
@@ -319,6 +339,12 @@ class CascadeSpider(scrapy.Spider):
         return [found] if found else []
 
     def parse_makes(self, response: scrapy.http.Response, year: int) -> Iterable[scrapy.Request]:
+        """A year's makes -> one models request per make.
+
+        @cwo_url makes year=2024
+        @returns requests 10
+        @returns items 0 0
+        """
         self._received(response)
         for make in self._scoped_names(response, "makes", "make", self.scope.make):
             if self._limit_reached():
@@ -332,6 +358,12 @@ class CascadeSpider(scrapy.Spider):
     def parse_models(
         self, response: scrapy.http.Response, year: int, make: str
     ) -> Iterable[scrapy.Request]:
+        """A make's models -> one trims request per model.
+
+        @cwo_url models year=2024 make=Toyota
+        @returns requests 2
+        @returns items 0 0
+        """
         self._received(response)
         for model in self._scoped_names(response, "models", "model", self.scope.model):
             if self._limit_reached():
@@ -350,6 +382,12 @@ class CascadeSpider(scrapy.Spider):
     def parse_trims_object(
         self, response: scrapy.http.Response, year: int, make: str, model: str
     ) -> Iterable[scrapy.Request]:
+        """A model's trims object -> one drives request per trim.
+
+        @cwo_url trims year=2024 make=Toyota model=Tacoma
+        @returns requests 1
+        @returns items 0 0
+        """
         self._received(response)
         info = self._parse("trims", parse_trims, response)
         for trim in info.trims if info else []:
@@ -369,6 +407,12 @@ class CascadeSpider(scrapy.Spider):
     def parse_drives(
         self, response: scrapy.http.Response, year: int, make: str, model: str, trim: str
     ) -> Iterable[scrapy.Request]:
+        """A trim's drives -> one vehicle-record request per drive.
+
+        @cwo_url drives year=2024 make=Toyota model=Tacoma trim=Limited
+        @returns requests 1
+        @returns items 0 0
+        """
         self._received(response)
         drives = self._parse("drives", lambda b: parse_name_list(b, "drives"), response)
         for drive in drives or []:
@@ -388,6 +432,12 @@ class CascadeSpider(scrapy.Spider):
     def parse_vehicle_record(
         self, response: scrapy.http.Response, key: tuple[int, str, str, str, str]
     ) -> Iterable[Any]:
+        """A vehicle record -> the request for its type's preference lists (first vehicle).
+
+        @cwo_url vehicle year=2024 make=Toyota model=Tacoma trim=Limited drive=4WD
+        @returns requests 1 1
+        @returns items 0 0
+        """
         self._received(response)
         vehicle = self._parse("vehicle", parse_vehicle, response)
         if vehicle is None:

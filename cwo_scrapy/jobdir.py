@@ -70,7 +70,7 @@ class JobdirGuard:
     def from_crawler(cls, crawler: Crawler) -> Self:
         jobdir = crawler.settings.get("JOBDIR")
         if not jobdir:
-            raise NotConfigured("no JOBDIR")
+            raise NotConfigured  # no JOBDIR, nothing to guard: no "Disabled ..." warning
         guard = cls(Path(jobdir))
         crawler.signals.connect(guard.spider_closed, signal=signals.spider_closed)
         return guard

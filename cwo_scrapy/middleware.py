@@ -90,7 +90,7 @@ class SessionMiddleware:
     def __init__(self, crawler: Crawler) -> None:
         settings = crawler.settings
         if not settings.getbool("CWO_SESSION_ENABLED", True):
-            raise NotConfigured("CWO_SESSION_ENABLED is false")
+            raise NotConfigured  # switched off on purpose: no "Disabled ..." warning
         if not settings.getbool("COOKIES_ENABLED", True):
             raise NotConfigured("the session middleware needs COOKIES_ENABLED")
         self.crawler = crawler

@@ -18,20 +18,18 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
-import json
 import logging
 import math
 import types
 import typing
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union
-from urllib.parse import urlparse
-from urllib.request import url2pathname
 
 from scrapy.exceptions import DropItem
 from scrapy.exporters import JsonLinesItemExporter
 
 from cwo_scrapy.feedguard import LineWriter
+from cwo_scrapy.feeds import READABLE_FORMATS, appended_feeds, read_records
 from cwo_scrapy.items import IDENTITY, FitmentItem, WheelSizeItem
 
 if TYPE_CHECKING:
@@ -188,9 +186,9 @@ class SeenIdentities:
 class DuplicateGuardPipeline:
     """Drops a repeated item (same identity); memory per vehicle, see :class:`SeenIdentities`.
 
-    Items already in a JSON-lines feed that this crawl appends to (``-o``, or ``overwrite:
-    False``) count as seen: a crawl resumed after ``kill -9`` re-fetches what was in flight, and
-    its items must not be written twice.
+    Items already in a JSON-lines or CSV feed that this crawl appends to (``-o``, or
+    ``overwrite: False``) count as seen: a crawl resumed after ``kill -9`` re-fetches what was
+    in flight, and its items must not be written twice.
     """
 
     def __init__(self, crawler: Crawler) -> None:
@@ -202,29 +200,24 @@ class DuplicateGuardPipeline:
         return cls(crawler)
 
     def open_spider(self) -> None:
-        preloaded = sum(self._preload(path) for path in _appended_jsonl_feeds(self.crawler))
+        name = self.crawler.spider.name
+        preloaded = sum(
+            self._preload(path, fmt)
+            for path, fmt in appended_feeds(self.crawler.settings, name)
+            if fmt in READABLE_FORMATS
+        )
         if preloaded:
             self.crawler.stats.set_value("cwo/items_already_in_feed", preloaded)
             logger.info("Duplicate guard: %d item(s) already in the appended feed", preloaded)
 
-    def _preload(self, path: Path) -> int:
+    def _preload(self, path: Path, fmt: str) -> int:
         count = 0
-        try:
-            with path.open("rb") as fh:
-                for line in fh:
-                    try:
-                        data = json.loads(line)
-                    except ValueError:
-                        continue
-                    if not isinstance(data, dict):
-                        continue
-                    cls = WheelSizeItem if "suspension" in data else FitmentItem
-                    fields = IDENTITY[cls]
-                    if all(f in data for f in fields):
-                        self.seen.add(cls, tuple(data[f] for f in fields))
-                        count += 1
-        except FileNotFoundError:
-            return 0
+        for data in read_records(path, fmt):
+            cls = WheelSizeItem if "suspension" in data else FitmentItem
+            fields = IDENTITY[cls]
+            if all(data.get(f) not in (None, "") for f in fields):
+                self.seen.add(cls, tuple(data[f] for f in fields))
+                count += 1
         return count
 
     def process_item(self, item: Any) -> Any:
@@ -241,26 +234,6 @@ class DuplicateGuardPipeline:
 def _digest(cls: type, values: tuple[Any, ...]) -> bytes:
     key = "\x1f".join([cls.__name__, *(str(v) for v in values)])
     return hashlib.blake2b(key.encode(), digest_size=8).digest()
-
-
-def _appended_jsonl_feeds(crawler: Crawler) -> list[Path]:
-    """Local JSON-lines feeds this crawl appends to (not truncated at start)."""
-    params = {"name": crawler.spider.name}
-    paths: list[Path] = []
-    for uri, options in crawler.settings.getdict("FEEDS").items():
-        options = options or {}
-        if options.get("overwrite") or options.get("format") not in ("jsonl", "jsonlines"):
-            continue
-        try:
-            uri = str(uri) % params
-        except (KeyError, ValueError, TypeError):
-            continue
-        parsed = urlparse(uri)
-        if parsed.scheme == "file":
-            paths.append(Path(url2pathname(parsed.path)))
-        elif parsed.scheme == "" or len(parsed.scheme) == 1:  # a path (or a Windows drive)
-            paths.append(Path(uri))
-    return paths
 
 
 @functools.cache

@@ -18,13 +18,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from cwo_scrapy.datadir import data_dir
 from cwo_scrapy.session.mask import mask
 
 if TYPE_CHECKING:
     from scrapy.http import Response
     from scrapy.settings import BaseSettings
 
-DEFAULT_SAMPLES_DIR = "data/samples"
+SAMPLES_DIR_NAME = "samples"  # under CWO_DATA_DIR when CWO_SAMPLES_DIR is ""
 MANIFEST = "manifest.json"
 #: Headers that are credentials as a whole: never saved.
 _DROPPED_HEADERS = frozenset({"cookie", "set-cookie", "authorization", "proxy-authorization"})
@@ -35,8 +36,9 @@ _TOKEN_FIELD = re.compile(r"(?i)([\"']?\b\w*token\w*[\"']?\s*[:=]\s*[\"'])([^\"'
 
 
 def samples_dir(settings: BaseSettings | Mapping[str, Any]) -> Path:
-    """The samples folder (setting ``CWO_SAMPLES_DIR``)."""
-    return Path(settings.get("CWO_SAMPLES_DIR") or DEFAULT_SAMPLES_DIR)
+    """The samples folder: ``CWO_SAMPLES_DIR``, or ``<CWO_DATA_DIR>/samples`` when it is ""."""
+    explicit = settings.get("CWO_SAMPLES_DIR")
+    return Path(explicit) if explicit else data_dir(settings) / SAMPLES_DIR_NAME
 
 
 def dated_dir(root: Path, now: datetime | None = None) -> Path:

@@ -14,6 +14,9 @@ COMMANDS_MODULE = "cwo_scrapy.commands"  # scrapy replica, cleansession, and cra
 
 TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
 FEED_EXPORT_ENCODING = "utf-8"
+# INFO: progress, summaries and problems; -L DEBUG (or -s LOG_LEVEL=DEBUG) adds every request
+# and every scraped item.
+LOG_LEVEL = "INFO"
 ROBOTSTXT_OBEY = False  # the store's robots.txt does not cover its JSON API; we throttle instead
 
 # --- Target ---------------------------------------------------------------------------------
@@ -52,15 +55,21 @@ CWO_RETRY_AFTER_ENABLED = True
 CWO_RETRY_AFTER_MAX = 120.0  # longest pause honoured, seconds
 CWO_RETRY_AFTER_TIMES = 5  # retries of one request after a 429
 
+# --- Files (cwo_scrapy/datadir.py) ------------------------------------------------------------
+# Session file and default outputs; relative = under the project directory (nearest scrapy.cfg),
+# or the current directory when there is none (Scrapyd). Absolute paths work.
+CWO_DATA_DIR = "data"
+
 # --- Field fidelity (cwo_scrapy/drift.py, cwo_scrapy/samples.py, scrapy fieldcheck) -----------
 # Close with "site_changed" when more than this share of one response kind fails to parse...
 CWO_DRIFT_MAX_FAILURE_RATIO = 0.2
 CWO_DRIFT_MIN_SAMPLES = 30  # ...once at least this many of that kind were seen
-CWO_SAMPLES_DIR = "data/samples"  # redacted response samples (fieldcheck, drift breaker)
+# Redacted response samples (fieldcheck, drift breaker); "" = <CWO_DATA_DIR>/samples.
+CWO_SAMPLES_DIR = ""
 
 # --- Session management (cwo_scrapy/session/ store, cwo_scrapy/middleware.py) ----------------
 CWO_SESSION_ENABLED = True
-CWO_SESSION_FILE = "data/custom_wheel_offset_temp.json"
+CWO_SESSION_FILE = ""  # "" = <CWO_DATA_DIR>/custom_wheel_offset_temp.json
 CWO_SESSION_STORE = "json"  # "json" (CWO_SESSION_FILE) or "redis" (CWO_REDIS_URL)
 CWO_REDIS_URL = "redis://127.0.0.1:6379/0"
 CWO_COOKIEJAR = "cwo"  # the one cookiejar key both spiders share
@@ -121,7 +130,13 @@ ITEM_PIPELINES = {
 FEED_EXPORTERS = {
     "jsonl": "cwo_scrapy.pipelines.LineFlushJsonLinesExporter",
     "jsonlines": "cwo_scrapy.pipelines.LineFlushJsonLinesExporter",
+    # One column per field, lists as JSON arrays, true/false; appends keep one header.
+    "csv": "cwo_scrapy.feeds.CsvItemExporter",
 }
+# The spiders' default output (<CWO_DATA_DIR>/fitment.jsonl, wheel_sizes.jsonl) is set by
+# `scrapy crawl` only when no feed is configured here, with -s FEEDS or -o/-O (cwo_scrapy/feeds.py).
+# `scrapy check` contracts; @cwo_url builds the request URL from CWO_SITE_URL/CWO_API_URL.
+SPIDER_CONTRACTS = {"cwo_scrapy.contracts.CwoUrlContract": 10}
 EXTENSIONS = {
     "cwo_scrapy.progress.Progress": 500,
     "cwo_scrapy.jobdir.JobdirGuard": 0,  # JOBDIR left by a killed run: start over safely

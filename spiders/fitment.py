@@ -7,17 +7,21 @@ Arguments (``-a NAME=VALUE``, any subset):
   case-insensitively; a value the site does not list ends the crawl with ``bad_argument``);
 - ``limit=N``: at most N vehicles.
 
-Output: ``data/fitment.jsonl`` (overwritten; ``-O``/``-o`` on the command line replace it).
+Output: ``<CWO_DATA_DIR>/fitment.jsonl`` (overwritten) when no feed is configured (no ``FEEDS``
+setting, no ``-o``/``-O``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any, ClassVar
+from typing import Any
+
+from scrapy_spider_metadata import Args
 
 from cwo_scrapy.cascade import CascadeSpider, OptionLists
 from cwo_scrapy.items import FitmentItem
 from cwo_scrapy.parsing import VehicleRecord
+from cwo_scrapy.spiderparams import FitmentParams
 
 
 def fitment_item(v: VehicleRecord, options: OptionLists) -> FitmentItem:
@@ -52,7 +56,7 @@ def fitment_item(v: VehicleRecord, options: OptionLists) -> FitmentItem:
     )
 
 
-class FitmentSpider(CascadeSpider):
+class FitmentSpider(CascadeSpider, Args[FitmentParams]):
     """Vehicle data plus the fitment preference options its vehicle type offers.
 
     The option lists are fetched once per vehicle type; vehicles parsed before their type's
@@ -60,9 +64,7 @@ class FitmentSpider(CascadeSpider):
     """
 
     name = "fitment"
-    custom_settings: ClassVar[dict[str, Any]] = {
-        "FEEDS": {"data/fitment.jsonl": {"format": "jsonl", "overwrite": True}},
-    }
+    default_feed = "fitment.jsonl"  # under CWO_DATA_DIR when no feed is configured
 
     def vehicle_ready(self, vehicle: VehicleRecord, options: OptionLists) -> Iterable[Any]:
         yield fitment_item(vehicle, options)

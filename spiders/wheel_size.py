@@ -19,7 +19,8 @@ Arguments (``-a NAME=VALUE``, any subset):
 A store page with products but neither fit ranges nor a no-results marker still gives its item,
 with null ranges and ``fit_ranges_found`` False (stat ``cwo/wheel_size/no_fit_block``).
 
-Output: ``data/wheel_sizes.jsonl`` (overwritten; ``-O``/``-o`` on the command line replace it).
+Output: ``<CWO_DATA_DIR>/wheel_sizes.jsonl`` (overwritten) when no feed is configured (no
+``FEEDS`` setting, no ``-o``/``-O``).
 """
 
 from __future__ import annotations
@@ -27,14 +28,15 @@ from __future__ import annotations
 import itertools
 import logging
 from collections.abc import Iterable, Mapping
-from typing import Any, ClassVar
+from typing import Any
 
 import scrapy
+from scrapy_spider_metadata import Args
 
 from cwo_scrapy.cascade import CascadeSpider, OptionLists, vehicle_key
 from cwo_scrapy.items import WheelSizeItem
 from cwo_scrapy.parsing import FitRanges, ParseError, VehicleRecord, parse_fit_ranges
-from cwo_scrapy.spiderargs import parse_choice, parse_text
+from cwo_scrapy.spiderparams import AXES, WheelSizeParams
 
 logger = logging.getLogger(__name__)
 
@@ -75,28 +77,19 @@ def wheel_size_item(v: VehicleRecord, combo: Combo, ranges: FitRanges, url: str)
     )
 
 
-class WheelSizeSpider(CascadeSpider):
-    """Wheel-size ranges from the store page (see the module docstring for the arguments)."""
+class WheelSizeSpider(CascadeSpider, Args[WheelSizeParams]):
+    """Wheel-size ranges from the store page (arguments: ``WheelSizeParams``)."""
 
     name = "wheel_size"
-    allowed_arguments = CascadeSpider.allowed_arguments | {
-        "suspension",
-        "modification",
-        "rubbing",
-        "combos",
-    }
-    custom_settings: ClassVar[dict[str, Any]] = {
-        "FEEDS": {"data/wheel_sizes.jsonl": {"format": "jsonl", "overwrite": True}},
-    }
+    default_feed = "wheel_sizes.jsonl"  # under CWO_DATA_DIR when no feed is configured
 
     @classmethod
     def parse_arguments(cls, kwargs: Mapping[str, Any]) -> dict[str, Any]:
         parsed = super().parse_arguments(kwargs)
-        parsed["combos"] = parse_choice(kwargs, "combos", ("default", "all")) or "default"
+        params = parsed["params"]
+        parsed["combos"] = params.combos
         parsed["overrides"] = {
-            axis: value
-            for axis in ("suspension", "modification", "rubbing")
-            if (value := parse_text(kwargs, axis)) is not None
+            axis: value for axis in AXES if (value := getattr(params, axis)) is not None
         }
         return parsed
 

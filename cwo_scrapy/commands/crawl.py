@@ -4,7 +4,12 @@ Overrides Scrapy's built-in command (``COMMANDS_MODULE = "cwo_scrapy.commands"``
 
 - an unknown spider, an unknown ``CWO_PROFILE`` or a bad ``-a`` argument prints one line to
   stderr and exits 2 before the crawler process (and its logging) exists, so no request is sent;
-- every crawl ends with a line ``<spider>: N item(s) -> <feed URIs>`` on stderr;
+- ``-a help=1`` lists the spider's arguments (``cwo_scrapy.spiderparams``) and exits 0;
+- with no feed configured (no ``FEEDS``, no ``-o``/``-O``) the spider's default feed is set
+  (``cwo_scrapy.feeds``); ``-o`` onto an existing feed the duplicate guard cannot read back
+  (``.json``, ``.xml``, ...) is a one-line error, exit 2;
+- every crawl ends with a line ``<spider>: N item(s) -> <feed URIs>`` on stderr (and in the
+  log file when ``LOG_FILE`` is set, e.g. a Scrapyd job log);
 - a crawl that closes with a reason other than ``finished`` (``bad_argument``, ``incomplete``,
   ``site_unreachable``, ``site_changed``, ``session_unrecoverable``, ``output_error``,
   ``shutdown``, ...) prints one line naming the reason and exits 1; whatever was scraped is
@@ -14,6 +19,7 @@ Overrides Scrapy's built-in command (``COMMANDS_MODULE = "cwo_scrapy.commands"``
 
 from __future__ import annotations
 
+import logging
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -26,13 +32,17 @@ from cwo_scrapy.closing import close_message
 from cwo_scrapy.config import SettingsError, check_settings
 from cwo_scrapy.errorline import error_line
 from cwo_scrapy.feedguard import items_written
+from cwo_scrapy.feeds import append_problems, apply_default_feed
 from cwo_scrapy.profiles import ProfileError, profile_settings
 from cwo_scrapy.spiderargs import SpiderArgumentError
+from cwo_scrapy.spiderparams import HELP_ARGUMENT, describe
 
 if TYPE_CHECKING:
     import argparse
 
     from scrapy.crawler import Crawler
+
+logger = logging.getLogger(__name__)
 
 EXIT_USAGE = 2
 EXIT_CRAWL_FAILED = 1
@@ -62,12 +72,19 @@ class Command(ScrapyCrawlCommand):
         except KeyError:
             _fail(f"unknown spider {args[0]!r}", EXIT_USAGE)
             return
+        params_model = getattr(spidercls, "params_model", None)
+        if HELP_ARGUMENT in opts.spargs and params_model is not None:
+            print(describe(params_model(), args[0]), flush=True)
+            sys.exit(0)
         parse_arguments = getattr(spidercls, "parse_arguments", None)
         if parse_arguments is not None:
             try:
                 parse_arguments(opts.spargs)
             except SpiderArgumentError as exc:
                 _fail(str(exc), EXIT_USAGE)
+        apply_default_feed(self.settings, spidercls)
+        for problem in append_problems(self.settings, spidercls.name):
+            _fail(problem, EXIT_USAGE)
 
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
         if len(args) != 1:
@@ -115,7 +132,10 @@ def _print_summary(crawler: Crawler) -> None:
         return
     where = ", ".join(str(uri) for uri in feeds) or "no feed (use -O FILE)"
     name = getattr(getattr(crawler, "spider", None), "name", "crawl")
-    print(f"{name}: {items} item(s) -> {where}", file=sys.stderr, flush=True)
+    line = f"{name}: {items} item(s) -> {where}"
+    print(line, file=sys.stderr, flush=True)
+    if crawler.settings.get("LOG_FILE"):
+        logger.info(line)  # the log file (a Scrapyd job log) keeps it too
 
 
 def _stat(crawler: Crawler, key: str) -> Any:

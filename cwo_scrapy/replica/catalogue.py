@@ -16,6 +16,7 @@ import json
 import sys
 from collections.abc import Iterator
 from functools import cache
+from importlib import resources
 from pathlib import Path
 from typing import NamedTuple
 
@@ -128,8 +129,9 @@ class Catalogue:
 
 @cache
 def _load_packaged() -> Catalogue:
-    with gzip.open(DATA_FILE, "rb") as fh:
-        return Catalogue(json.loads(fh.read()))
+    # Through importlib.resources: inside a zipped egg (Scrapyd) DATA_FILE is not a real path.
+    packed = resources.files("cwo_scrapy.replica").joinpath("data", DATA_FILE.name).read_bytes()
+    return Catalogue(json.loads(gzip.decompress(packed)))
 
 
 def _tree_from_csv(path: str | Path) -> dict[str, dict[str, dict[str, dict[str, str]]]]:

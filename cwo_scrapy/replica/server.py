@@ -395,7 +395,7 @@ class Replica:
             f"Replica serving at {self.site_url}\n"
             f"-s CWO_SITE_URL={self.site_url} -s CWO_API_URL={self.api_url} "
             f"-s CWO_CAPSOLVER_API_URL={self.solver_url} "
-            f"-s CWO_TWOCAPTCHA_API_URL={self.twocaptcha_url}"
+            f"-s CWO_TWOCAPTCHA_API_URL={self.twocaptcha_url} -s CWO_PROFILE=fast"
         )
 
 

@@ -12,6 +12,7 @@ import os
 import threading
 from typing import Any
 
+from cwo_scrapy.datadir import session_file
 from cwo_scrapy.session.base import SessionFileError, SessionStore, StoreHealth
 from cwo_scrapy.session.json_store import JsonSessionStore
 from cwo_scrapy.session.mask import mask
@@ -96,7 +97,7 @@ def store_from_settings(settings: Any) -> SessionStore:
     if kind == "redis":
         location = settings.get("CWO_REDIS_URL", DEFAULT_REDIS_URL)
     else:
-        location = settings.get("CWO_SESSION_FILE", DEFAULT_SESSION_FILE)
+        location = session_file(settings)  # "" = <CWO_DATA_DIR>/custom_wheel_offset_temp.json
     if not isinstance(location, str | os.PathLike):
         raise ValueError(f"The session location for the {kind} store must be a string")
     return open_store(kind, os.fspath(location))

@@ -43,7 +43,7 @@ def test_prints_the_serving_line_and_the_scrapy_flags_then_stops_on_sigint(
         f = re.fullmatch(
             rf"-s CWO_SITE_URL={re.escape(site)} -s CWO_API_URL={re.escape(site)}"
             r"/fitment/vehicle/co -s CWO_CAPSOLVER_API_URL=(http://127\.0\.0\.1:\d+)"
-            r" -s CWO_TWOCAPTCHA_API_URL=(http://127\.0\.0\.1:\d+)",
+            r" -s CWO_TWOCAPTCHA_API_URL=(http://127\.0\.0\.1:\d+) -s CWO_PROFILE=fast",
             flags,
         )
         assert f, flags
