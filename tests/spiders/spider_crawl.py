@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
 from collections.abc import Iterable
 from dataclasses import asdict
@@ -75,3 +77,17 @@ def read_jsonl(path: Path) -> list[str]:
 
 def cwo_stats(crawler: Crawler) -> dict[str, Any]:
     return {k: v for k, v in crawler.stats.get_stats().items() if k.startswith("cwo")}
+
+
+def scrapy_cli(
+    *args: str, data_dir: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``scrapy ARGS`` in the project with its data in ``data_dir`` (never the repo's data/)."""
+    return subprocess.run(
+        [sys.executable, "-m", "scrapy.cmdline", *args, "-s", f"CWO_DATA_DIR={data_dir}"],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT), **(env or {})},
+    )

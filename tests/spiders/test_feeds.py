@@ -7,11 +7,11 @@ import csv
 import json
 import os
 import subprocess
-import sys
 from dataclasses import asdict
 from pathlib import Path
 
 from spider_crawl import as_lines, read_jsonl
+from spider_crawl import scrapy_cli as scrapy
 
 from cwo_scrapy.feeds import csv_cell
 from cwo_scrapy.replica import truth
@@ -22,20 +22,6 @@ SCOPE = ["-a", "year=2024", "-a", "make=Toyota", "-a", "model=Tacoma"]
 
 def expected() -> list[str]:
     return as_lines(truth.fitment_items(year=2024, make="Toyota", model="Tacoma"))
-
-
-def scrapy(
-    *args: str, data_dir: Path, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    """``scrapy ARGS`` in the project with its data in ``data_dir`` (never the repo's data/)."""
-    return subprocess.run(
-        [sys.executable, "-m", "scrapy.cmdline", *args, "-s", f"CWO_DATA_DIR={data_dir}"],
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT), **(env or {})},
-    )
 
 
 def crawl(replica, data_dir: Path, *args: str, **kw) -> subprocess.CompletedProcess[str]:

@@ -3,15 +3,14 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from scrapy.exceptions import NotConfigured
 from scrapy.utils.test import get_crawler
 from scrapy_spider_metadata import get_spider_metadata
+from spider_crawl import scrapy_cli
 
 from cwo_scrapy.jobdir import JobdirGuard
 from cwo_scrapy.spiderargs import SpiderArgumentError
@@ -22,14 +21,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 def scrapy(*args: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "scrapy.cmdline", *args, "-s", f"CWO_DATA_DIR={tmp_path}"],
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)},
-    )
+    return scrapy_cli(*args, data_dir=tmp_path)
 
 
 def test_scrapyd_arguments_are_accepted_and_ignored() -> None:
