@@ -77,7 +77,9 @@ def test_dash_o_replaces_the_default_output_and_leaves_it_untouched(
     assert default.read_text() == '{"earlier": "crawl"}\n'
 
 
-def test_scrapy_parse_and_check_never_write_or_truncate_the_output(replica, tmp_path: Path) -> None:
+def test_scrapy_parse_check_and_fetch_never_write_or_truncate_the_output(
+    replica, tmp_path: Path
+) -> None:
     default = tmp_path / "fitment.jsonl"
     default.write_text('{"earlier": "crawl"}\n')
     flags = [f"-s{k}={v}" for k, v in replica.settings().items()]
@@ -87,6 +89,10 @@ def test_scrapy_parse_and_check_never_write_or_truncate_the_output(replica, tmp_
     assert "/fitment/vehicle/co/2024>" in parse.stdout  # it did parse the year list
     check = scrapy("check", "fitment", *flags, data_dir=tmp_path)
     assert check.returncode == 0, check.stderr[-2000:]
+    fetch = scrapy("fetch", "--nolog", "--spider", "fitment", *flags, f"{replica.api_url}/",
+                   data_dir=tmp_path)  # fmt: skip
+    assert fetch.returncode == 0, fetch.stderr[-2000:]
+    assert "2024" in fetch.stdout
     assert default.read_text() == '{"earlier": "crawl"}\n'
     assert sorted(p.name for p in tmp_path.iterdir() if "jsonl" in p.name) == ["fitment.jsonl"]
 
