@@ -10,10 +10,11 @@ import subprocess
 from dataclasses import asdict
 from pathlib import Path
 
+import pytest
 from spider_crawl import as_lines, read_jsonl
 from spider_crawl import scrapy_cli as scrapy
 
-from cwo_scrapy.feeds import csv_cell
+from cwo_scrapy.feeds import CsvItemExporter, csv_cell
 from cwo_scrapy.replica import truth
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -170,3 +171,27 @@ def test_dash_o_onto_an_existing_json_file_is_refused_with_one_line(
     assert "cannot append to existing json feed" in second.stderr
     assert "Traceback" not in second.stderr
     assert out.read_text() == before
+
+
+def test_csv_rows_on_a_full_disk_stay_whole(tmp_path: Path, monkeypatch) -> None:
+    """A row that failed half-way is cut off: the file keeps the header and whole rows."""
+    items = list(truth.fitment_items(year=2024, make="Toyota", model="Tacoma"))[:3]
+    path = tmp_path / "out.csv"
+    with path.open("wb") as handle:
+        exporter = CsvItemExporter(handle)
+        exporter.export_item(items[0])
+        exporter.export_item(items[1])
+        before = path.stat().st_size
+        real_write = os.write
+
+        def half_then_full(fd: int, data) -> int:  # type: ignore[no-untyped-def]
+            monkeypatch.setattr(os, "write", real_write)
+            real_write(fd, bytes(data[: len(data) // 2]))
+            raise OSError(28, "No space left on device")
+
+        monkeypatch.setattr(os, "write", half_then_full)
+        with pytest.raises(OSError, match="No space left on device"):
+            exporter.export_item(items[2])
+    assert path.stat().st_size == before
+    with path.open(newline="", encoding="utf-8") as fh:
+        assert [r["trim"] for r in csv.DictReader(fh)] == [items[0].trim, items[1].trim]
