@@ -16,8 +16,8 @@ $(STAMP): requirements.txt requirements-dev.txt
 	$(BIN)/python -m pip install -q -r requirements-dev.txt
 	@touch $(STAMP)
 
-# Debian's chromium (the browser resolver), redis-server (cluster mode) and tinyproxy (proxy
-# tests), when missing.
+# Debian's chromium (the browser resolver), redis-server (cluster mode), tinyproxy (proxy
+# tests) and xvfb (the resolver's virtual display), when missing.
 system-deps:
 	@bash .ci/system-deps
 

@@ -7,7 +7,8 @@
     python -m bench --reliability         # also the reliability suite with full counts and
                                           # the items after a Redis restart (redis_restart.py)
 
-Benchmarks: overhead, ceiling, stampede, writes, scale, replica, dedup (and reliability).
+Benchmarks: overhead, ceiling, stampede, writes, scale, replica, dedup, resolution (and
+reliability).
 Results are merged into ``bench/results/latest.json`` (each benchmark's run time in ``runs``) and
 summarised in ``bench/results/latest.md``. Exit status 1 when a benchmark failed to run.
 """
@@ -31,6 +32,7 @@ from bench import (
     redis_restart,
     reliability,
     replica_tp,
+    resolution,
     scale,
     stampede,
     store_writes,
@@ -38,7 +40,16 @@ from bench import (
 from bench.common import RESULTS_DIR, cpu_plan, log, machine_info, utc_now
 from bench.report import markdown
 
-BENCHMARKS = ("overhead", "ceiling", "stampede", "writes", "scale", "replica", "dedup")
+BENCHMARKS = (
+    "overhead",
+    "ceiling",
+    "stampede",
+    "writes",
+    "scale",
+    "replica",
+    "dedup",
+    "resolution",
+)
 ALL = (*BENCHMARKS, "reliability")
 
 
@@ -110,6 +121,7 @@ def runners(args: argparse.Namespace) -> dict[str, Callable[[], dict[str, Any]]]
         "scale": lambda: scale.run(quick=quick, vehicles=args.scale_vehicles),
         "replica": lambda: replica_tp.run(quick=quick),
         "dedup": lambda: dedup_memory.run(quick=quick),
+        "resolution": lambda: resolution.run(quick=quick),
         # --reliability asks for the full counts; --only reliability --quick for reduced ones.
         "reliability": lambda: {
             **reliability.run(full=args.reliability or not quick),

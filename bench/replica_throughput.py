@@ -30,6 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from cwo_scrapy.replica import truth  # noqa: E402
+from cwo_scrapy.replica.powclient import browser_report  # noqa: E402
 from cwo_scrapy.replica.testing import ReplicaProcess, fetch  # noqa: E402
 from cwo_scrapy.urls import CwoUrls  # noqa: E402
 
@@ -138,7 +139,7 @@ def main() -> int:
 
         urls = CwoUrls(rep.site_url, rep.api_url)
         vehicles = sample_vehicles(args.vehicles)
-        headers = {"User-Agent": UA, "Accept": "application/json"}
+        headers = {"User-Agent": UA, "Accept": "application/json", **browser_report(UA)[1]}
         if args.waf != "off":
             headers["Cookie"] = f"aws-waf-token={rep.mint_token(UA)}"
         v = vehicles[0]

@@ -80,6 +80,19 @@ ROWS: list[Row] = [
         lambda d: None,
     ),
     (
+        "Browser resolution, fresh: headless / virtual median (s)",
+        lambda d: (
+            f"{_get(d, 'resolution', 'modes', 'headless', 'fresh_median_s')} / "
+            f"{_get(d, 'resolution', 'modes', 'virtual', 'fresh_median_s')}"
+            if d.get("resolution")
+            else None
+        ),
+        "<= 3 each",
+        _check(
+            lambda d: all(m["fresh_median_s"] <= 3.0 for m in d["resolution"]["modes"].values())
+        ),
+    ),
+    (
         "Stampede resolutions (64 in flight)",
         lambda d: d.get("stampede_resolutions"),
         "== 1",

@@ -17,12 +17,15 @@ from scrapy.settings import BaseSettings
 
 from cwo_scrapy import settings as defaults
 from cwo_scrapy.egress import setting_problems
+from cwo_scrapy.identity import OS_CHOICES
+from cwo_scrapy.resolvers.display import HEADLESS_MODES, display_mode
 from cwo_scrapy.session.mask import mask_url
 
 # Settings whose value is one of a closed set (an import path is also allowed where noted).
 CHOICES: dict[str, tuple[tuple[str, ...], bool]] = {
     "CWO_CAPTCHA_RESOLVER": (("browser", "capsolver", "twocaptcha", "static"), True),
     "CWO_SESSION_STORE": (("json", "redis"), False),
+    "CWO_USER_AGENT_OS": (OS_CHOICES, False),
 }
 
 
@@ -77,6 +80,12 @@ def problems(settings: BaseSettings) -> Iterator[str]:
             continue
         allowed = ", ".join(choices) + (", or an import path" if import_path_ok else "")
         yield f"{name}={value!r}: expected one of {allowed}"
+    headless = settings.get("CWO_BROWSER_HEADLESS")
+    try:
+        if headless is not None:
+            display_mode(headless, xvfb="")
+    except ValueError:
+        yield f"CWO_BROWSER_HEADLESS={headless!r}: expected one of {', '.join(HEADLESS_MODES)}"
     yield from setting_problems(settings)  # CWO_PROXY, masked
 
 

@@ -41,13 +41,13 @@ from scrapy.downloadermiddlewares.cookies import CookiesMiddleware
 from scrapy.exceptions import CloseSpider, IgnoreRequest, NotConfigured
 from scrapy.utils.httpobj import urlparse_cached
 
+from cwo_scrapy import identity
 from cwo_scrapy.closing import close_crawl
 from cwo_scrapy.egress import EgressTracker
 from cwo_scrapy.resolvers import BYPASS_META, ResolutionError, ResolveContext, build_resolver
 from cwo_scrapy.session import SessionFileError, SessionState, mask, store_from_settings
 from cwo_scrapy.session.state import SESSION_COOKIE, TOKEN_COOKIE
 from cwo_scrapy.urls import DEFAULT_SITE_URL
-from cwo_scrapy.useragent import choose_user_agent
 from cwo_scrapy.waf_detect import Verdict, classify_response
 
 if TYPE_CHECKING:
@@ -115,6 +115,7 @@ class SessionMiddleware:
         self._state = SessionState()  # last persisted state this middleware knows
         self._user_agent = ""
         self._ua_header = b""
+        self._id_headers: tuple[tuple[bytes, bytes], ...] = ()  # client hints, Accept-Language
         self._jar_token: str | None = None  # the token currently in the jar
         self._epoch = 0  # +1 whenever the cookies requests go out with are repaired
         self._flights: dict[str, asyncio.Future[None]] = {}
@@ -190,30 +191,35 @@ class SessionMiddleware:
             age = state.age(now)
             too_old = self.max_age > 0 and age is not None and age > self.max_age
             foreign = not too_old and self.egress.foreign(state)  # earned through another proxy
-            if state.user_agent and not too_old and not foreign:
+            pinned = identity.pinned_user_agent(self.crawler.settings)
+            repinned = bool(pinned and state.user_agent and state.user_agent != pinned)
+            if state.user_agent and not too_old and not foreign and not repinned:
                 return state
             changes: dict[str, Any] = {}
-            if foreign:
-                changes = dict.fromkeys(
-                    ("aws_waf_token", "phpsessid", "token_obtained_at", "phpsessid_obtained_at")
+            if repinned:
+                logger.info(
+                    "Session: the pinned User-Agent differs from the stored session's; "
+                    "starting a fresh session"
                 )
-            if too_old:
+            elif too_old:
                 logger.info(
                     "Session: stored session is %.0fs old (CWO_SESSION_MAX_AGE=%.0fs); "
                     "starting a fresh one",
                     age,
                     self.max_age,
                 )
+            if too_old or repinned or foreign:
                 changes = {
                     "aws_waf_token": None,
                     "phpsessid": None,
                     "token_obtained_at": None,
                     "phpsessid_obtained_at": None,
                 }
-            user_agent = choose_user_agent(self.crawler.settings)
+            user_agent, headers = identity.new_identity(self.crawler.settings)
             new = self._write(
                 expect_generation=state.generation,
                 user_agent=user_agent,
+                identity_headers=headers,
                 created_at=now,
                 egress=self.egress.key,
                 **changes,
@@ -230,6 +236,8 @@ class SessionMiddleware:
         if self._unrecoverable and not meta.get(BYPASS_META):
             raise IgnoreRequest("CWO session unrecoverable; not sending more requests")
         request.headers[b"User-Agent"] = self._ua_header
+        for name, value in self._id_headers:
+            request.headers[name] = value
         if self.egress.on_request(request):  # a user's middleware chose another proxy
             self._start_fresh()
         if meta.get(BYPASS_META):
@@ -269,6 +277,7 @@ class SessionMiddleware:
         if state.user_agent and state.user_agent != self._user_agent:
             self._user_agent = state.user_agent
             self._ua_header = state.user_agent.encode("utf-8")
+            self._id_headers = identity.request_headers(state.user_agent, state.identity_headers)
         for name, value in ((TOKEN_COOKIE, state.aws_waf_token), (SESSION_COOKIE, state.phpsessid)):
             if value:
                 self._set_cookie(name, value)
@@ -574,6 +583,7 @@ class SessionMiddleware:
             page_url=page_url,
             user_agent=self._user_agent,
             stale_token=stale,
+            headers=self._state.identity_headers or identity.session_headers(self._user_agent),
             timeout=timeout,
             download=self.crawler.engine.download_async,
             proxy=self.egress.proxy,
@@ -605,6 +615,7 @@ class SessionMiddleware:
         }
         if resolution.user_agent and resolution.user_agent != self._user_agent:
             changes["user_agent"] = resolution.user_agent
+            changes["identity_headers"] = identity.session_headers(resolution.user_agent)
             logger.info("Session: the token is bound to User-Agent %r", resolution.user_agent)
         if resolution.phpsessid and not self._state.phpsessid:
             changes.update(phpsessid=resolution.phpsessid, phpsessid_obtained_at=now)

@@ -84,7 +84,9 @@ CWO_OPTIONS_SESSION_RESTARTS = 2  # ymm-temp.php "set" again after a 401 (middle
 CWO_CAPTCHA_RESOLVER = "browser"
 CWO_RESOLVER_TIMEOUT = 120.0  # seconds one resolution may take
 CWO_BROWSER_EXECUTABLE = "/usr/bin/chromium"
-CWO_BROWSER_HEADLESS = True
+# true (headless), false (a window on DISPLAY), virtual (a window on a private Xvfb display), or
+# auto: virtual when Xvfb is installed and DISPLAY is unset, else headless.
+CWO_BROWSER_HEADLESS = "auto"
 CWO_BROWSER_HEADED_TIMEOUT = 600.0  # headed browser: time a person gets to solve a captcha
 CWO_CAPSOLVER_API_KEY = ""  # or the CAPSOLVER_API_KEY environment variable
 CWO_CAPSOLVER_API_URL = "https://api.capsolver.com"
@@ -97,12 +99,13 @@ CWO_TWOCAPTCHA_POLL_INTERVAL = 5.0  # s between getTaskResult polls
 # allowed ("" = the http_proxy/https_proxy environment, else direct). Tokens are earned through it.
 CWO_PROXY = ""
 
-# One User-Agent per session, chosen through scrapy-fake-useragent's providers. The fallback
-# string matters: without it fake-useragent 2.x makes the provider fail and Scrapy's own UA leaks.
-FAKEUSERAGENT_PROVIDERS = [
-    "scrapy_fake_useragent.providers.FakeUserAgentProvider",
-    "scrapy_fake_useragent.providers.FixedUserAgentProvider",
-]
+# One identity per session (cwo_scrapy/identity.py): a desktop Chrome UA chosen through
+# scrapy-fake-useragent's providers, with the client hints that Chrome sends. The project's
+# provider matches the local Chromium's major version. The fallback string matters: without it
+# fake-useragent 2.x makes a provider fail and Scrapy's own UA leaks.
+FAKEUSERAGENT_PROVIDERS = ["cwo_scrapy.identity.DesktopChromeProvider"]
+CWO_USER_AGENT = ""  # pins the session's UA (the static resolver's pasted-token flow)
+CWO_USER_AGENT_OS = "host"  # host | windows | macos | linux | any (fake-useragent's shares)
 FAKEUSERAGENT_FALLBACK = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
     "Chrome/141.0.0.0 Safari/537.36"
@@ -110,6 +113,14 @@ FAKEUSERAGENT_FALLBACK = (
 USER_AGENT = FAKEUSERAGENT_FALLBACK
 # Chrome UAs only: the browser resolver runs Chromium, and the token is bound to the UA it used.
 FAKE_USERAGENT_RANDOM_UA_TYPE = "chrome"
+# What Chrome sends on a navigation (cwo_scrapy.identity.ACCEPT / ACCEPT_LANGUAGE).
+DEFAULT_REQUEST_HEADERS = {
+    "Accept": (
+        "text/html,application/xhtml+xml,application/xml;q=0.9,image/jxl,image/avif,image/webp,"
+        "image/apng,*/*;q=0.8,application/signed-exchange;v=b3;q=0.7"
+    ),
+    "Accept-Language": "en-US,en;q=0.9",
+}
 
 # --- Components -----------------------------------------------------------------------------
 DOWNLOADER_MIDDLEWARES = {

@@ -22,6 +22,7 @@ from cwo_scrapy.replica.testing import ReplicaProcess
 
 CHROMIUM = Path("/usr/bin/chromium")
 TINYPROXY = Path("/usr/bin/tinyproxy")
+XVFB = Path("/usr/bin/Xvfb")
 
 
 def require_program(path: Path, package: str) -> str:
@@ -145,6 +146,11 @@ def tinyproxy_factory() -> Iterator[Callable[..., TinyProxy]]:
 @pytest.fixture
 def chromium_path() -> str:
     return require_chromium()
+
+
+def require_xvfb() -> str:
+    """Path of Debian's Xvfb; fails under CI=true when it is missing, skips otherwise."""
+    return require_program(XVFB, "xvfb")
 
 
 @pytest.fixture(scope="session")

@@ -28,7 +28,8 @@ def test_the_shipped_defaults_are_valid() -> None:
         ("CWO_SESSION_MAX_AGE", "one day", "expected an integer"),
         ("CWO_RESOLVER_TIMEOUT", "soon", "expected a number"),
         ("CWO_RESOLVER_TIMEOUT", "-1", "must not be negative"),
-        ("CWO_BROWSER_HEADLESS", "maybe", "expected true or false"),
+        ("CWO_BROWSER_HEADLESS", "maybe", "expected one of true, false, virtual, auto"),
+        ("CWO_USER_AGENT_OS", "android", "expected one of host, any, windows, macos, linux"),
         ("CWO_CAPTCHA_RESOLVER", "magic", "expected one of browser, capsolver, twocaptcha, static"),
         ("CWO_SESSION_STORE", "mongo", "expected one of json, redis"),
         ("CWO_GC_THRESHOLD", "lots,20,1000", "expected a list of integers"),
@@ -52,3 +53,8 @@ def test_string_forms_of_good_values_are_accepted() -> None:
         CWO_CAPTCHA_RESOLVER="my_project.resolvers.Mine",
     )
     assert list(problems(settings)) == []
+
+
+@pytest.mark.parametrize("value", [True, False, "true", "False", "virtual", "auto", "AUTO"])
+def test_every_browser_display_mode_is_accepted(value: object) -> None:
+    assert list(problems(_project(CWO_BROWSER_HEADLESS=value))) == []

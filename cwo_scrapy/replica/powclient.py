@@ -61,6 +61,35 @@ def checksum_for(user_agent: str) -> str:
     return f"{zlib.crc32(user_agent.encode()):08X}"
 
 
+def browser_report(user_agent: str) -> tuple[dict[str, Any], dict[str, str]]:
+    """The fingerprint and client-hint headers a Chrome showing ``user_agent`` would present.
+
+    Solvers emulate the crawler's browser: they run it with the crawler's identity (the same
+    CDP override as the browser resolver), so their report is consistent by construction.
+    """
+    from cwo_scrapy.identity import client_hints, user_agent_override
+
+    override = user_agent_override(user_agent, None)
+    metadata = override.get("userAgentMetadata")
+    mobile = bool(re.search(r"Mobile|Android|iPhone|iPod", user_agent))
+    fingerprint = {
+        "webdriver": False,
+        "userAgent": user_agent,
+        "platform": override.get("platform", "Linux armv8l" if "Android" in user_agent else ""),
+        "userAgentData": None
+        if metadata is None
+        else {
+            "brands": metadata["brands"],
+            "mobile": metadata["mobile"],
+            "platform": metadata["platform"],
+        },
+        "maxTouchPoints": 5 if mobile else 0,
+        "languages": ["en-US", "en"],
+        "screen": {"width": 1920, "height": 1080},
+    }
+    return fingerprint, client_hints(user_agent)
+
+
 def verify_body(
     inputs: dict[str, Any], user_agent: str, domain: str, existing_token: str | None = None
 ) -> dict[str, Any]:
@@ -78,6 +107,7 @@ def verify_body(
         "existing_token": existing_token,
         "client": "Browser",
         "domain": domain,
+        "fingerprint": browser_report(user_agent)[0],
         "metrics": [{"name": "2", "value": 1.0, "unit": "2"}],
     }
 
@@ -138,7 +168,11 @@ def endpoint_of(script_url: str) -> str:
 async def _post_json(
     session: aiohttp.ClientSession, url: str, body: dict[str, Any], user_agent: str
 ) -> dict[str, Any]:
-    headers = {"Content-Type": TEXT_PLAIN, "User-Agent": user_agent}
+    headers = {
+        "Content-Type": TEXT_PLAIN,
+        "User-Agent": user_agent,
+        **browser_report(user_agent)[1],
+    }
     async with session.post(url, data=json.dumps(body), headers=headers) as resp:
         data = await resp.json(content_type=None)
         if resp.status != 200:
@@ -177,7 +211,11 @@ async def captcha_token_async(
     answer = await _post_json(
         session, f"{captcha_base}/verify", captcha_answer(problem), user_agent
     )
-    body = {"captcha_voucher": answer["captcha_voucher"], "existing_token": existing_token}
+    body = {
+        "captcha_voucher": answer["captcha_voucher"],
+        "existing_token": existing_token,
+        "fingerprint": browser_report(user_agent)[0],
+    }
     return (await _post_json(session, f"{token_base}/voucher", body, user_agent))["token"]
 
 
@@ -186,7 +224,8 @@ def _sync(
     url: str, user_agent: str, body: dict[str, Any] | None = None, timeout: float = 10.0
 ) -> dict[str, Any]:
     data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(url, data=data, headers={"User-Agent": user_agent})
+    headers = {"User-Agent": user_agent, **browser_report(user_agent)[1]}
+    req = urllib.request.Request(url, data=data, headers=headers)
     if data is not None:
         req.add_header("Content-Type", TEXT_PLAIN)
     try:
@@ -212,5 +251,9 @@ def mint_token_sync(
         return token
     problem = _sync(f"{captcha_base}/problem", user_agent)
     voucher = _sync(f"{captcha_base}/verify", user_agent, captcha_answer(problem))
-    body = {"captcha_voucher": voucher["captcha_voucher"], "existing_token": token}
+    body = {
+        "captcha_voucher": voucher["captcha_voucher"],
+        "existing_token": token,
+        "fingerprint": browser_report(user_agent)[0],
+    }
     return _sync(f"{token_base}/voucher", user_agent, body)["token"]

@@ -66,6 +66,7 @@ class ReplicaConfig:
     ip_binding: bool = False
     record_schema: str = "full"
     markup: str = "strict"
+    fingerprint_check: bool = True
 
 
 # -- value checks shared by the CLI and /__replica__/control ----------------------------------
@@ -158,6 +159,7 @@ class Replica:
                 token_ttl=config.token_ttl,
                 ua_binding=config.ua_binding,
                 ip_binding=config.ip_binding,
+                fingerprint_check=config.fingerprint_check,
             ),
             self.stats,
         )
@@ -247,6 +249,7 @@ class Replica:
             "token_ttl": waf.token_ttl,
             "ua_binding": waf.ua_binding,
             "ip_binding": waf.ip_binding,
+            "fingerprint_check": waf.fingerprint_check,
             "difficulty": waf.difficulty,
             "context_ttl": waf.context_ttl,
             "unprotected_prefixes": list(waf.unprotected_prefixes),
@@ -287,7 +290,7 @@ class Replica:
                 return put(waf, "mode", _waf_mode(value))
             case "token_ttl":
                 return put(waf, "token_ttl", _positive(key, value))
-            case "ua_binding" | "ip_binding":
+            case "ua_binding" | "ip_binding" | "fingerprint_check":
                 return put(waf, key, _flag(key, value))
             case "context_ttl":
                 return put(waf, "context_ttl", _positive(key, value))
@@ -435,6 +438,11 @@ def add_arguments(parser: argparse.ArgumentParser | Any) -> None:
     )
     add("--record-schema", default="full", metavar="S", help="vehicle record: full|lean|mixed")
     add("--markup", default="strict", metavar="M", help="store page: strict|lenient|mixed|broken")
+    add(
+        "--no-fingerprint-check",
+        action="store_true",
+        help="issue tokens to inconsistent browsers (webdriver, UA/platform/client-hint mismatch)",
+    )
     add("--dump-truth", default=None, metavar="KIND", help="print ground truth: fitment|wheel_size")
     add("--year", default=None, help="--dump-truth: only this year")
     add("--make", default=None, help="--dump-truth: only this make")
@@ -466,6 +474,7 @@ def config_from_args(args: argparse.Namespace) -> ReplicaConfig:
         ip_binding=args.ip_binding,
         record_schema=_choice("--record-schema", args.record_schema, RECORD_SCHEMAS),
         markup=_choice("--markup", args.markup, MARKUPS),
+        fingerprint_check=not args.no_fingerprint_check,
     )
 
 

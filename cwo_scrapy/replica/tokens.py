@@ -20,6 +20,7 @@ from typing import Any
 
 from aiohttp import web
 
+from cwo_scrapy.replica.fingerprint import hints_digest, refusal
 from cwo_scrapy.replica.powclient import HASHCASH_SHA256, pow_ok
 from cwo_scrapy.replica.waf import Waf
 
@@ -82,6 +83,21 @@ class TokenService:
         except ValueError:
             return None
         return data if isinstance(data, dict) else None
+
+    def _refused_browser(self, request: web.Request, body: dict[str, Any]) -> str | None:
+        """Why the reported browser is inconsistent (counted), or None when it may get a token."""
+        if not self.waf.config.fingerprint_check:
+            return None
+        fingerprint = body.get("fingerprint")
+        if isinstance(fingerprint, dict):
+            self.waf.stats.last_fingerprint = fingerprint
+        reason = refusal(fingerprint, request.headers.get("User-Agent", ""))
+        if reason is not None:
+            self.waf.stats.bump(self.waf.stats.fingerprint_refused, reason)
+        return reason
+
+    def _hints(self, request: web.Request) -> str:
+        return hints_digest(request.headers) if self.waf.config.fingerprint_check else ""
 
     def _domain_ok(self, domain: object) -> bool:
         return isinstance(domain, str) and self.waf.domain_ok(domain, self.site_hostname)
@@ -159,6 +175,8 @@ class TokenService:
             return self._reject(request, table, "wrong_domain")
         if not self._first_use(f"a:{raw['attempt_id']}", self.waf.config.challenge_ttl):
             return self._reject(request, table, "replayed")
+        if self._refused_browser(request, body) is not None:
+            return self._reject(request, table, "fingerprint")
         user_agent = request.headers.get("User-Agent", "")
         now = time.time()
         token = self.waf.issue_token(
@@ -167,6 +185,7 @@ class TokenService:
             challenge_ts=now,
             captcha_ts=self._carried_captcha_ts(body.get("existing_token"), user_agent),
             ip=request.remote or "",  # --ip-binding: good only from this client IP
+            hints=self._hints(request),
         )
         return self._json(request, {"token": token, "inputs": None})
 
@@ -194,6 +213,9 @@ class TokenService:
             return self._reject(request, table, "wrong_domain")
         if not self._first_use(f"v:{payload['n']}", VOUCHER_TTL):
             return self._reject(request, table, "replayed")
+        assert body is not None
+        if self._refused_browser(request, body) is not None:
+            return self._reject(request, table, "fingerprint")
         now = time.time()
         token = self.waf.issue_token(
             payload["d"],
@@ -201,6 +223,7 @@ class TokenService:
             challenge_ts=now,
             captcha_ts=now,
             ip=request.remote or "",  # --ip-binding: good only from this client IP
+            hints=self._hints(request),
         )
         return self._json(request, {"token": token})
 

@@ -25,6 +25,7 @@ from typing import Any
 from aiohttp import web
 
 from cwo_scrapy.replica.faults import Faults
+from cwo_scrapy.replica.fingerprint import hints_digest
 
 TOKEN_COOKIE = "aws-waf-token"
 TOKEN_HEADER = "x-aws-waf-token"
@@ -72,6 +73,8 @@ class Stats:
         self.verify_rejected: dict[str, int] = {}
         self.solver_errors: dict[str, int] = {}
         self.twocaptcha_errors: dict[str, int] = {}
+        self.fingerprint_refused: dict[str, int] = {}  # browser inconsistencies, by reason
+        self.last_fingerprint: dict[str, Any] | None = None  # what challenge.js last reported
 
     def count_path(self, path: str) -> None:
         by_path = self.by_path
@@ -94,6 +97,8 @@ class Stats:
         data["verify_rejected"] = dict(self.verify_rejected)
         data["solver_errors"] = dict(self.solver_errors)
         data["twocaptcha_errors"] = dict(self.twocaptcha_errors)
+        data["fingerprint_refused"] = dict(self.fingerprint_refused)
+        data["last_fingerprint"] = self.last_fingerprint
         return data
 
 
@@ -161,6 +166,7 @@ class WafConfig:
     challenge_ttl: float = 300.0  # how long an /inputs challenge may be solved
     context_ttl: float = 120.0  # how long gokuProps stay usable by a solver service
     cookie_max_age: int = 4 * 24 * 3600  # cookie lifetime written by challenge.js (not immunity)
+    fingerprint_check: bool = True  # refuse inconsistent browsers (replica/fingerprint.py)
 
 
 @dataclass(slots=True)
@@ -174,6 +180,7 @@ class TokenInfo:
     ua_sha256: str
     serial: int
     ip: str = ""  # the client IP that earned it
+    hints: str = ""  # digest of the client hints the token was earned with ("" = not recorded)
 
 
 @dataclass
@@ -206,6 +213,7 @@ class Waf:
         challenge_ts: float,
         captcha_ts: float = 0.0,
         ip: str = "",
+        hints: str = "",
     ) -> str:
         token_id = str(uuid.uuid4())
         middle = _b64(secrets.token_bytes(12))  # 16 base64 chars, like "EQoAidtNBiFTAAAA"
@@ -218,6 +226,8 @@ class Waf:
             "n": next(self._serial),
             "a": ip,
         }
+        if hints:
+            payload["h"] = hints
         self.stats.tokens_issued += 1
         return f"{token_id}:{middle}:{self._tokens.seal(payload)}"
 
@@ -254,6 +264,7 @@ class Waf:
                 ua_sha256=str(payload["u"]),
                 serial=int(payload["n"]),
                 ip=str(payload.get("a") or ""),
+                hints=str(payload.get("h", "")),
             )
         except (KeyError, TypeError, ValueError):
             return "bad_signature"
@@ -399,6 +410,15 @@ def waf_middleware(waf: Waf, faults: Faults) -> Any:
                 mode,
                 ip=request.remote or "",
             )
+            if (
+                reason is None
+                and info is not None
+                and info.hints
+                and config.fingerprint_check
+                and info.hints != hints_digest(request.headers)
+            ):
+                reason = "hints_mismatch"  # not the browser that earned the token
+                waf.stats.bump(waf.stats.fingerprint_refused, reason)
             if reason is not None:
                 waf.stats.bump(waf.stats.rejected_tokens, reason)
                 return waf.action_response(request, mode)

@@ -7,7 +7,7 @@ get one (a real browser, a solver service, a pasted token) and returns a :class:
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
@@ -58,6 +58,9 @@ class ResolveContext:
     timeout: float
     download: Downloader | None = field(default=None, repr=False)
     proxy: str | None = field(default=None, repr=False)  # a secret: never in repr
+    #: The session's client hints, Accept-Language and Accept (``cwo_scrapy.identity``): a
+    #: browser must present exactly these, so the token fits the requests that will carry it.
+    headers: Mapping[str, str] | None = None
 
     def __repr__(self) -> str:  # never show the stale token
         return (

@@ -5,18 +5,31 @@ session's User-Agent) so the token is minted for exactly the client Scrapy will 
 resolver waits for a *new* ``aws-waf-token`` cookie and a main-frame answer that is no longer a
 WAF answer (aws-waf.md §4.6 item 9: the interstitial reloads itself and can loop), then harvests
 ``aws-waf-token`` and ``PHPSESSID``. Headed mode (``CWO_BROWSER_HEADLESS = False``) gets
-``CWO_BROWSER_HEADED_TIMEOUT`` so a person can solve a real captcha in the window.
+``CWO_BROWSER_HEADED_TIMEOUT`` so a person can solve a real captcha in the window; ``virtual``
+runs the headed browser on a private Xvfb display (``cwo_scrapy.resolvers.display``).
+
+The page shows the session's identity (``cwo_scrapy.identity``) through CDP
+``Emulation.setUserAgentOverride`` with ``userAgentMetadata``: UA, ``navigator.platform``,
+``userAgentData`` and client hints all say what Scrapy's requests say. Automation tells are
+removed at launch (no ``--enable-automation``, ``AutomationControlled`` off, so
+``navigator.webdriver`` is false), with a desktop-sized window and screen.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from scrapy.exceptions import NotConfigured
+
+from cwo_scrapy import identity
 from cwo_scrapy.egress import Egress
 from cwo_scrapy.resolvers.base import Resolution, ResolutionError, ResolveContext
+from cwo_scrapy.resolvers.display import SCREEN, DisplayError, VirtualDisplay, display_mode
 
 if TYPE_CHECKING:
     from typing import Self
@@ -35,12 +48,19 @@ CHROMIUM_ARGS = (
     "--disable-component-update",
     "--disable-sync",
     "--no-first-run",
+    # navigator.webdriver false (with --enable-automation dropped); nothing else is disguised.
+    "--disable-blink-features=AutomationControlled",
+    f"--window-size={SCREEN[0]},{SCREEN[1]}",
+    "--lang=en-US",
 )
+IGNORED_DEFAULT_ARGS = ["--enable-automation"]
+# Headless has no window: emulate a desktop one (the height left under a browser's toolbars).
+HEADLESS_VIEWPORT = {"width": SCREEN[0], "height": SCREEN[1] - 133}
 TOKEN_COOKIE = "aws-waf-token"
 SESSION_COOKIE = "PHPSESSID"
 WALL_TITLE = "Human Verification"
 CAPTCHA_BUTTON = "#amzn-captcha-verify-button"
-_POLL = 0.2
+_POLL = 0.05  # cookie polls (a local CDP call each) between the token's arrival and our noticing
 
 
 def _first_line(exc: BaseException) -> str:
@@ -55,24 +75,32 @@ class BrowserResolver:
         self,
         executable: str | None = "/usr/bin/chromium",
         *,
-        headless: bool = True,
+        headless: bool | str = True,
         timeout: float = 120.0,
         headed_timeout: float = 600.0,
     ) -> None:
         self._executable = executable or None
-        self._headless = headless
-        self.timeout = timeout if headless else max(timeout, headed_timeout)
+        #: "headless", "headed" (a window on DISPLAY) or "virtual" (a window on Xvfb)
+        self.mode = display_mode(headless)
+        self._headless = self.mode == "headless"
+        self.timeout = timeout if self.mode != "headed" else max(timeout, headed_timeout)
         self._playwright: Playwright | None = None
         self._browser: Browser | None = None
+        self._display: VirtualDisplay | None = None
         self._launch_lock = asyncio.Lock()
         self._proxy: str | None = None  # the egress the running browser was launched with
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
         settings = crawler.settings
+        headless = settings.get("CWO_BROWSER_HEADLESS", "auto")
+        try:
+            display_mode(headless)
+        except ValueError as exc:
+            raise NotConfigured(f"CWO_BROWSER_HEADLESS: {exc}") from None
         return cls(
             settings.get("CWO_BROWSER_EXECUTABLE") or None,
-            headless=settings.getbool("CWO_BROWSER_HEADLESS", True),
+            headless=headless,
             timeout=settings.getfloat("CWO_RESOLVER_TIMEOUT", 120.0),
             headed_timeout=settings.getfloat("CWO_BROWSER_HEADED_TIMEOUT", 600.0),
         )
@@ -85,18 +113,31 @@ class BrowserResolver:
             await self._shutdown()
             from playwright.async_api import async_playwright
 
-            self._playwright = await async_playwright().start()
+            env: dict[str, str | float | bool] | None = None
+            driver = asyncio.ensure_future(async_playwright().start())
+            if self.mode == "virtual":  # Xvfb starts while Playwright's driver does
+                self._display = VirtualDisplay()
+                try:
+                    display = await asyncio.to_thread(self._display.start)
+                except BaseException:
+                    await (await driver).stop()
+                    raise
+                env = {**os.environ, "DISPLAY": display}
+            self._playwright = await driver
             self._browser = await self._playwright.chromium.launch(
                 executable_path=self._executable,
                 headless=self._headless,
                 args=list(CHROMIUM_ARGS),
                 **launch_proxy(proxy),  # the session's egress, loopback included
+                ignore_default_args=IGNORED_DEFAULT_ARGS,
+                env=env,
             )
             self._proxy = proxy
             logger.info(
-                "Browser resolver: Chromium started (%s, %s)",
+                "Browser resolver: Chromium %s started (%s, %s)",
+                self._browser.version,
                 self._executable or "bundled",
-                "headless" if self._headless else "headed",
+                self.mode,
             )
             return self._browser
 
@@ -109,12 +150,20 @@ class BrowserResolver:
             raise ResolutionError(
                 f"browser resolver: Chromium did not start within {timeout:g}s"
             ) from None
+        except DisplayError as exc:
+            raise ResolutionError(f"browser resolver: {exc}") from None
         except Exception as exc:
             raise ResolutionError(
                 f"browser resolver: cannot start Chromium ({self._executable}): {_first_line(exc)}"
             ) from None
         try:
-            context = await browser.new_context(user_agent=ctx.user_agent)
+            if self._headless:
+                context = await browser.new_context(
+                    viewport=HEADLESS_VIEWPORT,  # type: ignore[arg-type]
+                    screen={"width": SCREEN[0], "height": SCREEN[1]},
+                )
+            else:  # a real window on a real (or virtual) screen reports its own sizes
+                context = await browser.new_context(no_viewport=True)
         except Exception as exc:
             raise ResolutionError(f"browser resolver: {_first_line(exc)}") from None
         try:
@@ -127,6 +176,12 @@ class BrowserResolver:
 
     async def _solve(self, context: Any, ctx: ResolveContext, deadline: float) -> Resolution:
         page = await context.new_page()
+        try:
+            await present_identity(context, page, ctx.user_agent, ctx.headers)
+        except Exception as exc:  # an old Chromium without userAgentMetadata, a closed browser
+            raise ResolutionError(
+                f"browser resolver: cannot set the session's identity: {_first_line(exc)}"
+            ) from None
         main = {"challenged": True, "status": 0, "loads": 0}
         clicked_on = -1  # the main-frame load whose captcha "Begin" button was pressed
 
@@ -182,8 +237,9 @@ class BrowserResolver:
         )
 
     async def _shutdown(self) -> None:
-        browser, playwright = self._browser, self._playwright
+        browser, playwright, display = self._browser, self._playwright, self._display
         self._browser = self._playwright = None
+        self._display = None
         if browser is not None:
             try:
                 await browser.close()
@@ -194,6 +250,8 @@ class BrowserResolver:
                 await playwright.stop()
             except Exception:
                 logger.debug("Browser resolver: playwright stop failed", exc_info=True)
+        if display is not None:
+            await asyncio.to_thread(display.stop)
 
     async def close(self) -> None:
         async with self._launch_lock:
@@ -214,6 +272,16 @@ def launch_proxy(proxy: str | None) -> dict[str, Any]:
     if egress.username is not None:
         option.update(username=egress.username, password=egress.password or "")
     return {"proxy": option}
+
+
+async def present_identity(
+    context: Any, page: Any, user_agent: str, headers: Mapping[str, str] | None
+) -> None:
+    """Make ``page`` show the session's identity (UA, platform, userAgentData, client hints)."""
+    cdp = await context.new_cdp_session(page)
+    await cdp.send(
+        "Emulation.setUserAgentOverride", identity.user_agent_override(user_agent, headers)
+    )
 
 
 async def _press_begin(page: Any) -> bool:

@@ -23,6 +23,7 @@ _JSON_KEYS: dict[str, str] = {
     "aws_waf_token": "aws_waf_token",
     "phpsessid": "PHPSESSID",
     "user_agent": "user_agent",
+    "identity_headers": "identity_headers",
     "token_obtained_at": "aws_waf_token_obtained_at",
     "phpsessid_obtained_at": "PHPSESSID_obtained_at",
     "created_at": "created_at",
@@ -44,6 +45,8 @@ class SessionState:
     aws_waf_token: str | None = None
     phpsessid: str | None = None
     user_agent: str | None = None
+    # The client hints, Accept-Language and Accept sent with that UA (cwo_scrapy.identity).
+    identity_headers: dict[str, str] | None = None
     token_obtained_at: float | None = None  # epoch seconds
     phpsessid_obtained_at: float | None = None
     created_at: float | None = None  # when this session (UA) began
@@ -81,6 +84,12 @@ class SessionState:
                 if not isinstance(raw, str):
                     raise ValueError(f"{key!r} must be a string, got {type(raw).__name__}")
                 values[name] = raw
+            elif name == "identity_headers":
+                if not isinstance(raw, Mapping) or not all(
+                    isinstance(k, str) and isinstance(v, str) for k, v in raw.items()
+                ):
+                    raise ValueError(f"{key!r} must be an object of strings")
+                values[name] = dict(raw)
             elif name in _TIME_FIELDS:
                 if isinstance(raw, bool) or not isinstance(raw, int | float):
                     raise ValueError(f"{key!r} must be a number, got {type(raw).__name__}")

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from bench.common import PROJECT_ROOT, crawl_command, scrapy_env
+from cwo_scrapy.replica.powclient import browser_report
 from cwo_scrapy.replica.testing import fetch
 
 FULL = os.environ.get("CWO_RELIABILITY_FULL", "") == "1"
@@ -45,7 +46,8 @@ def genuine_token_reason(rep: Any, token: str, user_agent: str, url: str) -> str
     "malformed" or "bad_signature".
     """
     before = rep.stats()["rejected_tokens"]
-    answer = fetch(url, headers={"Cookie": f"aws-waf-token={token}", "User-Agent": user_agent})
+    headers = {"Cookie": f"aws-waf-token={token}", "User-Agent": user_agent}
+    answer = fetch(url, headers={**headers, **browser_report(user_agent)[1]})
     after = rep.stats()["rejected_tokens"]
     if answer.status == 200:
         return "accepted"

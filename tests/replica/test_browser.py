@@ -34,6 +34,10 @@ LAUNCH_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
+# These tests are about challenge.js and the token cookie; a plain Playwright Chromium (webdriver
+# on, UA override without client hints) fails the browser interrogation, which
+# tests/middleware/test_browser_identity.py covers.
+NO_FINGERPRINT_CHECK = ["--no-fingerprint-check"]
 # Counts crypto.subtle SHA-256 calls across the interstitial's reload; optionally hides the
 # secure context so challenge.js must use its pure-JS SHA-256.
 INIT_SCRIPT = """
@@ -147,7 +151,7 @@ async def test_chromium_solves_the_challenge_and_scrapy_reuses_the_token(
 ) -> None:
     """challenge.js runs in headless Chromium (inputs -> SHA-256 PoW -> verify -> cookie), the
     page reloads to the real content, and Scrapy with the same UA gets 200s with that cookie."""
-    rep = replica_factory(waf="challenge")
+    rep = replica_factory(waf="challenge", extra_args=NO_FINGERPRINT_CHECK)
     got = await in_thread(browser_token, chromium_path, rep.site_url + "/", pure_js=pure_js)
     assert got["first_status"] == 202
     assert got["user_agent"] == UA
@@ -178,7 +182,7 @@ async def test_chromium_completes_the_captcha_by_clicking_begin(
 ) -> None:
     """On the 405 "Human Verification" page a click on Begin yields a voucher, the voucher a
     token with a CAPTCHA timestamp, and Scrapy passes the captcha-mode WAF with it."""
-    rep = replica_factory(waf="captcha")
+    rep = replica_factory(waf="captcha", extra_args=NO_FINGERPRINT_CHECK)
     got = await in_thread(browser_token, chromium_path, rep.site_url + "/", captcha=True)
     assert got["first_status"] == 405
     assert got["title"] != "Human Verification"

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from cwo_scrapy.replica import truth
-from cwo_scrapy.replica.powclient import parse_interstitial
+from cwo_scrapy.replica.powclient import browser_report, parse_interstitial
 from cwo_scrapy.replica.testing import HttpResult, ReplicaError, ReplicaProcess, fetch
 from cwo_scrapy.urls import CwoUrls
 
@@ -27,7 +27,8 @@ Factory = Callable[..., ReplicaProcess]
 def get(
     url: str, *, token: str | None = None, ua: str = UA, accept: str = "*/*", header: bool = False
 ) -> HttpResult:
-    headers = {"User-Agent": ua, "Accept": accept}
+    # A browser sends the client hints of its UA, as it did when it earned the token.
+    headers = {"User-Agent": ua, "Accept": accept, **browser_report(ua)[1]}
     if token and header:
         headers["x-aws-waf-token"] = token
     elif token:

@@ -41,13 +41,13 @@ def project_settings(**overrides: object) -> Settings:
 def test_project_settings_give_a_random_real_browser_user_agent(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """With the shipped settings the first provider (fake-useragent) answers, no fallback."""
-    settings = project_settings()
+    """With the shipped settings the project's provider answers, no fallback."""
+    settings = project_settings(CWO_USER_AGENT_OS="any")
     with caplog.at_level(logging.WARNING, logger="cwo_scrapy.useragent"):
         agents = {choose_user_agent(settings) for _ in range(25)}
     assert all(ua.startswith("Mozilla/5.0 (") for ua in agents)
     assert not any("Scrapy" in ua for ua in agents)
-    assert len(agents) > 1  # drawn from fake-useragent's data, not the fixed fallback
+    assert len(agents) > 1  # OSes drawn with fake-useragent's shares, not the fixed fallback
     assert not caplog.records
 
 

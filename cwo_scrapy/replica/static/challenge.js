@@ -157,6 +157,29 @@
     return ((crc ^ -1) >>> 0).toString(16).toUpperCase().padStart(8, "0");
   }
 
+  // ---- browser interrogation ------------------------------------------------------------------
+  // What the page sees of the browser; the token service refuses inconsistent reports.
+  function fingerprint() {
+    var uad = navigator.userAgentData;
+    return {
+      webdriver: navigator.webdriver,
+      userAgent: navigator.userAgent,
+      platform: navigator.platform,
+      userAgentData: uad ? {
+        brands: (uad.brands || []).map(function (b) { return { brand: b.brand, version: b.version }; }),
+        mobile: uad.mobile,
+        platform: uad.platform
+      } : null,
+      maxTouchPoints: navigator.maxTouchPoints || 0,
+      languages: Array.prototype.slice.call(navigator.languages || []),
+      screen: { width: screen.width, height: screen.height },
+      window: {
+        outerWidth: window.outerWidth, outerHeight: window.outerHeight,
+        innerWidth: window.innerWidth, innerHeight: window.innerHeight
+      }
+    };
+  }
+
   // ---- token service calls --------------------------------------------------------------------
   function postText(path, body) {
     return fetch(ENDPOINT + path, {
@@ -212,6 +235,7 @@
       existing_token: existingToken || null,
       client: "Browser",
       domain: location.hostname,
+      fingerprint: fingerprint(),
       metrics: [{ name: "2", value: Date.now() - started, unit: "2" }]
     });
     writeCookie(data.token);
@@ -265,7 +289,8 @@
     submitCaptcha: async function (voucher) {
       var data = await postText("/voucher", {
         captcha_voucher: voucher,
-        existing_token: readCookie()
+        existing_token: readCookie(),
+        fingerprint: fingerprint()
       });
       writeCookie(data.token);
       return data.token;
