@@ -34,9 +34,11 @@ __all__ = [
     "chrome_major",
     "client_hints",
     "desktop_chrome_ua",
+    "hint_headers",
     "is_desktop_chrome",
     "local_chrome_major",
     "new_identity",
+    "page_report",
     "pinned_user_agent",
     "request_headers",
     "user_agent_override",
@@ -207,6 +209,34 @@ def user_agent_override(user_agent: str, headers: Mapping[str, str] | None) -> d
             "wow64": False,
         }
     return params
+
+
+def page_report(user_agent: str, headers: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """What a page's script sees of a Chrome showing this identity (the WAF's fingerprint).
+
+    For clients that speak to the token service without a browser (a solver's voucher redeemed
+    in Python): they present the browser that will carry the token, consistent by construction.
+    """
+    override = user_agent_override(user_agent, headers)
+    metadata = override.get("userAgentMetadata")
+    mobile = bool(re.search(r"Mobile|Android|iPhone|iPod", user_agent))
+    return {
+        "webdriver": False,
+        "userAgent": user_agent,
+        "platform": override.get("platform", "Linux armv8l" if "Android" in user_agent else ""),
+        "userAgentData": None
+        if metadata is None
+        else {k: metadata[k] for k in ("brands", "mobile", "platform")},
+        "maxTouchPoints": 5 if mobile else 0,
+        "languages": list(LANGUAGES),
+        "screen": {"width": 1920, "height": 1080},
+    }
+
+
+def hint_headers(user_agent: str, headers: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Just the client hints of an identity (the stored ones, else derived from the UA)."""
+    stored = headers if headers is not None else client_hints(user_agent)
+    return {k: v for k, v in stored.items() if k.startswith("sec-ch-")}
 
 
 @cache

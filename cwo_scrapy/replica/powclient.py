@@ -67,27 +67,9 @@ def browser_report(user_agent: str) -> tuple[dict[str, Any], dict[str, str]]:
     Solvers emulate the crawler's browser: they run it with the crawler's identity (the same
     CDP override as the browser resolver), so their report is consistent by construction.
     """
-    from cwo_scrapy.identity import client_hints, user_agent_override
+    from cwo_scrapy.identity import hint_headers, page_report
 
-    override = user_agent_override(user_agent, None)
-    metadata = override.get("userAgentMetadata")
-    mobile = bool(re.search(r"Mobile|Android|iPhone|iPod", user_agent))
-    fingerprint = {
-        "webdriver": False,
-        "userAgent": user_agent,
-        "platform": override.get("platform", "Linux armv8l" if "Android" in user_agent else ""),
-        "userAgentData": None
-        if metadata is None
-        else {
-            "brands": metadata["brands"],
-            "mobile": metadata["mobile"],
-            "platform": metadata["platform"],
-        },
-        "maxTouchPoints": 5 if mobile else 0,
-        "languages": ["en-US", "en"],
-        "screen": {"width": 1920, "height": 1080},
-    }
-    return fingerprint, client_hints(user_agent)
+    return page_report(user_agent), hint_headers(user_agent)
 
 
 def verify_body(

@@ -27,6 +27,7 @@ from urllib.parse import urljoin, urlsplit
 
 import aiohttp
 
+from cwo_scrapy import identity
 from cwo_scrapy.egress import Egress
 from cwo_scrapy.resolvers.base import Resolution, ResolutionError, ResolveContext
 from cwo_scrapy.resolvers.capsolver import CapSolverResolver, _token_of, parse_interstitial
@@ -94,6 +95,8 @@ class TwoCaptchaResolver(CapSolverResolver):
         body = {
             "captcha_voucher": voucher,
             "existing_token": existing if isinstance(existing, str) else None,
+            # The token service interrogates the browser that will carry the token: ours.
+            "fingerprint": identity.page_report(ctx.user_agent, ctx.headers),
         }
         remaining = max(1.0, deadline - time.monotonic())
         try:
@@ -106,7 +109,11 @@ class TwoCaptchaResolver(CapSolverResolver):
                     timeout=aiohttp.ClientTimeout(total=remaining),
                     **egress.aiohttp_request(
                         f"{endpoint}/voucher",
-                        {"Content-Type": "text/plain;charset=UTF-8", "User-Agent": ctx.user_agent},
+                        {
+                            "Content-Type": "text/plain;charset=UTF-8",
+                            "User-Agent": ctx.user_agent,
+                            **identity.hint_headers(ctx.user_agent, ctx.headers),
+                        },
                     ),
                 ) as answer,
             ):

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from scrapy.utils.defer import deferred_f_from_coro_f
 
-from cwo_scrapy.replica.powclient import parse_interstitial
+from cwo_scrapy.replica.powclient import browser_report, parse_interstitial
 from cwo_scrapy.replica.testing import ReplicaProcess, fetch
 from cwo_scrapy.resolvers import ResolutionError, ResolveContext
 from cwo_scrapy.resolvers.twocaptcha import TwoCaptchaResolver
@@ -69,10 +69,12 @@ def test_amazon_task_answers_processing_then_a_voucher_the_token_service_redeems
     assert answer["status"] == "ready"
     solution = answer["solution"]
     assert set(solution) == {"captcha_voucher", "existing_token"}
+    # Redeemed like challenge.js does: with the fingerprint of the browser that carries the token.
+    fingerprint, hints = browser_report(UA)
     redeemed = fetch(
         f"{replica.token_base}/voucher",
-        data=json.dumps(solution).encode(),
-        headers={"User-Agent": UA, "Content-Type": "text/plain;charset=UTF-8"},
+        data=json.dumps({**solution, "fingerprint": fingerprint}).encode(),
+        headers={"User-Agent": UA, "Content-Type": "text/plain;charset=UTF-8", **hints},
     ).json()
     page = fetch(
         replica.site_url + "/",
