@@ -31,7 +31,7 @@ from bench import (
     overhead,
     redis_restart,
     reliability,
-    replica_tp,
+    replica_throughput,
     resolution,
     scale,
     stampede,
@@ -119,7 +119,7 @@ def runners(args: argparse.Namespace) -> dict[str, Callable[[], dict[str, Any]]]
         "stampede": lambda: stampede.run(quick=quick),
         "writes": lambda: store_writes.run(quick=quick),
         "scale": lambda: scale.run(quick=quick, vehicles=args.scale_vehicles),
-        "replica": lambda: replica_tp.run(quick=quick),
+        "replica": lambda: replica_throughput.run(quick=quick),
         "dedup": lambda: dedup_memory.run(quick=quick),
         "resolution": lambda: resolution.run(quick=quick),
         # --reliability asks for the full counts; --only reliability --quick for reduced ones.

@@ -35,7 +35,7 @@ if str(PROJECT_ROOT) not in sys.path:
     sys.path.insert(0, str(PROJECT_ROOT))
 
 from cwo_scrapy.items import IDENTITY, FitmentItem, WheelSizeItem  # noqa: E402
-from cwo_scrapy.replica.testing import ReplicaProcess  # noqa: E402
+from cwo_scrapy.replica.harness import ReplicaProcess  # noqa: E402
 
 # Identity of an item in the output (the fields the duplicate guard uses).
 FITMENT_KEY = IDENTITY[FitmentItem]

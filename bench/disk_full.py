@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import PROJECT_ROOT, cpu_plan, log, replica, scrapy_env
-from cwo_scrapy.replica.testing import ReplicaProcess
+from cwo_scrapy.replica.harness import ReplicaProcess
 
 TMPFS_SIZE = "64k"
 SUMMARY = re.compile(r"^\w+: (\d+) item\(s\) -> ", re.MULTILINE)

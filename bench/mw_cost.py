@@ -45,11 +45,15 @@ def measure(iterations: int = 20_000, repeats: int = 7) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bench-mw-") as d:
         crawler = get_crawler(
             FitmentSpider,
-            {"CWO_SESSION_FILE": str(Path(d) / "session.json"), "CWO_SESSION_SYNC_INTERVAL": 0},
+            {
+                "CWO_SESSION_FILE": str(Path(d) / "session.json"),
+                "CWO_SESSION_SYNC_INTERVAL": 0,
+                "ADDONS": {"cwo_scrapy.addon.CwoAddon": 0},
+            },
         )
         mw = SessionMiddleware(crawler)
-        mw._jar = CookieJar()
-        mw._install(
+        mw.sync.jar = CookieJar()
+        mw.sync.install(
             SessionState(
                 aws_waf_token="t" * 318,
                 phpsessid="p" * 26,

@@ -7,6 +7,10 @@ small requests a crawl makes most: fitment API JSON (years .. vehicle record) an
 ``api/ymm-temp.php`` option lists with a live PHPSESSID. Writes ``bench/results/replica.json``.
 
     .venv/bin/python bench/replica_throughput.py [--duration 10] [--concurrency 50]
+
+As benchmark 6 of ``python -m bench``, :func:`run` starts this script in a subprocess (so the
+pinning applies to it, not to the bench driver) with a temporary output whose figures are
+merged into ``latest.json``.
 """
 
 from __future__ import annotations
@@ -18,20 +22,24 @@ import itertools
 import json
 import os
 import platform
+import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import psutil
 
-ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = Path(__file__).resolve()
+ROOT = SCRIPT.parents[1]
 sys.path.insert(0, str(ROOT))
 
 from cwo_scrapy.replica import truth  # noqa: E402
+from cwo_scrapy.replica.harness import ReplicaProcess, fetch  # noqa: E402
 from cwo_scrapy.replica.powclient import browser_report  # noqa: E402
-from cwo_scrapy.replica.testing import ReplicaProcess, fetch  # noqa: E402
 from cwo_scrapy.urls import CwoUrls  # noqa: E402
 
 UA = "Mozilla/5.0 (X11; Linux x86_64) cwo-scrapy-bench/1.0"
@@ -190,6 +198,32 @@ def main() -> int:
     args.output.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
     return 0 if ok == total else 1
+
+
+def run(*, quick: bool = False) -> dict[str, Any]:
+    """Benchmark 6: this script in a subprocess; its figures for ``latest.json``."""
+    from bench.common import PROJECT_ROOT, log, scrapy_env
+
+    duration = 3.0 if quick else 10.0
+    with tempfile.TemporaryDirectory(prefix="bench-") as d:
+        output = Path(d) / "replica.json"
+        proc = subprocess.run(
+            [sys.executable, str(SCRIPT), "--duration", str(duration), "--output", str(output)],
+            cwd=PROJECT_ROOT,
+            env=scrapy_env(),
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+        if not output.exists():
+            raise RuntimeError(f"{SCRIPT.name} failed ({proc.returncode}): {proc.stderr[-2000:]}")
+        result = json.loads(output.read_text())
+    log(f"replica throughput: {result['requests_per_s']} req/s")
+    return {
+        "replica_requests_per_s": result["requests_per_s"],
+        "replica": {**result, "exit_status": proc.returncode},
+    }
 
 
 if __name__ == "__main__":

@@ -15,7 +15,14 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import cpu_plan, log, replica
-from bench.probing import Probe, in_flight, probe_settings, seed_session, store_urls, wait_until
+from bench.probe_driver import (
+    Probe,
+    in_flight,
+    probe_settings,
+    seed_session,
+    store_urls,
+    wait_until,
+)
 
 CONCURRENCY = 64
 

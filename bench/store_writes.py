@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import cpu_plan, log, replica
-from bench.probing import Probe, probe_settings, session_start_url, store_urls, wait_until
+from bench.probe_driver import Probe, probe_settings, session_start_url, store_urls, wait_until
 
 
 def run(*, quick: bool = False, forced: int | None = None) -> dict[str, Any]:

@@ -36,6 +36,7 @@ from scrapy.spidermiddlewares.httperror import HttpError
 from scrapy_spider_metadata import Args
 from twisted.internet.error import ConnectError, DNSLookupError, TCPTimedOutError, TimeoutError
 
+from cwo_scrapy.addon import register_defaults
 from cwo_scrapy.closing import close_crawl, close_reason
 from cwo_scrapy.drift import DriftGuard, SchemaWatch
 from cwo_scrapy.parsing import (
@@ -49,12 +50,13 @@ from cwo_scrapy.parsing import (
 )
 from cwo_scrapy.spiderargs import Scope, SpiderArgumentError
 from cwo_scrapy.spiderparams import ScopeParams, validate
-from cwo_scrapy.urls import DEFAULT_API_URL, DEFAULT_SITE_URL, CwoUrls
+from cwo_scrapy.urls import CwoUrls
 
 if TYPE_CHECKING:
     from typing import Self
 
     from scrapy.crawler import Crawler
+    from scrapy.settings import BaseSettings
     from twisted.python.failure import Failure
 
 logger = logging.getLogger(__name__)
@@ -176,12 +178,18 @@ class CascadeSpider(scrapy.Spider, Args[ScopeParams]):
         """Store subclass-specific parsed arguments (hook)."""
 
     @classmethod
+    def update_settings(cls, settings: BaseSettings) -> None:
+        """Also the ``CWO_*`` defaults, for a crawler built without the project's settings."""
+        super().update_settings(settings)
+        register_defaults(settings, priority="default")
+
+    @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> Self:
         spider = super().from_crawler(crawler, *args, **kwargs)
         settings = crawler.settings
         spider.urls = CwoUrls(
-            site_url=settings.get("CWO_SITE_URL") or DEFAULT_SITE_URL,
-            api_url=settings.get("CWO_API_URL") or DEFAULT_API_URL,
+            site_url=settings.get("CWO_SITE_URL"),
+            api_url=settings.get("CWO_API_URL"),
         )
         spider._scope_checks = not settings.getbool("CWO_CLUSTER")
         crawler.signals.connect(spider._on_idle, signal=signals.spider_idle)
@@ -587,15 +595,30 @@ class CascadeSpider(scrapy.Spider, Args[ScopeParams]):
         yield from self._next_type_chain()
 
     def _option_error(self, failure: Failure, vehicle_type: str) -> Iterable[Any]:
+        # Local import keeps this change to this method (the project's one retry path).
+        from scrapy.downloadermiddlewares.retry import get_retry_request
+
         state = self._types[vehicle_type]
         status = failure.value.response.status if failure.check(HttpError) else None
-        max_restarts = self.settings.getint("CWO_OPTIONS_SESSION_RESTARTS", 2)
-        if status == 401 and state.restarts < max_restarts:
-            # The PHP session died: store the vehicle again, which starts a new one.
-            state.restarts += 1
-            self.inc("options_session_restarts")
-            logger.warning("ymm-temp.php: 401 for %r; storing the vehicle again", vehicle_type)
-            return [self._set_request(vehicle_type)]
+        if status == 401:
+            # The PHP session died: store the vehicle again, which starts a new one. Decided,
+            # counted and logged by get_retry_request on the failed request, with the type's
+            # restarts as its count (its own budget, not RETRY_TIMES); the retry itself is a
+            # new "set" request, since the list requests only work after one.
+            failed = failure.request  # type: ignore[attr-defined]
+            failed.meta["retry_times"] = state.restarts
+            allowed = get_retry_request(
+                failed,
+                spider=self,
+                reason="401",
+                max_retry_times=self.settings.getint("CWO_OPTIONS_SESSION_RESTARTS"),
+                stats_base_key="cwo/options_session_restart",
+            )
+            if allowed is not None:
+                state.restarts += 1
+                self.inc("options_session_restarts")
+                logger.warning("ymm-temp.php: 401 for %r; storing the vehicle again", vehicle_type)
+                return [self._set_request(vehicle_type)]
         return list(self._type_finished(vehicle_type, ok=False))
 
     # -- failures -----------------------------------------------------------------------------

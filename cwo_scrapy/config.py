@@ -15,16 +15,21 @@ from urllib.parse import urlsplit
 
 from scrapy.settings import BaseSettings
 
-from cwo_scrapy import settings as defaults
+from cwo_scrapy.addon import DEFAULTS
 from cwo_scrapy.egress import setting_problems
 from cwo_scrapy.identity import OS_CHOICES
+from cwo_scrapy.resolvers import DEPRECATED_SETTING, RESOLVERS
+from cwo_scrapy.resolvers import SETTING as RESOLVER_SETTING
 from cwo_scrapy.resolvers.display import HEADLESS_MODES, display_mode
+from cwo_scrapy.session import STORE_KINDS
 from cwo_scrapy.session.mask import mask_url
 
-# Settings whose value is one of a closed set (an import path is also allowed where noted).
+# Settings whose value is one of a closed set, taken from the registries that define the set
+# (an import path is also allowed where noted).
 CHOICES: dict[str, tuple[tuple[str, ...], bool]] = {
-    "CWO_CAPTCHA_RESOLVER": (("browser", "capsolver", "twocaptcha", "static"), True),
-    "CWO_SESSION_STORE": (("json", "redis"), False),
+    RESOLVER_SETTING: (tuple(RESOLVERS), True),
+    DEPRECATED_SETTING: (tuple(RESOLVERS), True),
+    "CWO_SESSION_STORE": (tuple(STORE_KINDS), False),
     "CWO_USER_AGENT_OS": (OS_CHOICES, False),
 }
 
@@ -34,9 +39,7 @@ class SettingsError(ValueError):
 
 
 def _defaults() -> Iterator[tuple[str, Any]]:
-    for name in dir(defaults):
-        if name.startswith("CWO_"):
-            yield name, getattr(defaults, name)
+    yield from DEFAULTS.items()
 
 
 def problems(settings: BaseSettings) -> Iterator[str]:

@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from cwo_scrapy.replica.testing import ReplicaProcess
+from cwo_scrapy.replica.harness import ReplicaProcess
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "data"
@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         for name, value in {
             **replica.settings(),
             "CWO_PROFILE": "fast",
-            "CWO_CAPTCHA_RESOLVER": args.resolver,
+            "CWO_SESSION_RESOLVER": args.resolver,
             "CWO_CAPSOLVER_API_KEY": "demo-key",
             "CWO_SESSION_FILE": str(session_file),
             "LOG_LEVEL": "INFO",

@@ -85,8 +85,8 @@ class DriftGuard:
     def __init__(self, crawler: Crawler) -> None:
         settings = crawler.settings
         self.counter = DriftCounter(
-            settings.getfloat("CWO_DRIFT_MAX_FAILURE_RATIO", 0.2),
-            settings.getint("CWO_DRIFT_MIN_SAMPLES", 30),
+            settings.getfloat("CWO_DRIFT_MAX_FAILURE_RATIO"),
+            settings.getint("CWO_DRIFT_MIN_SAMPLES"),
         )
         self.samples_root = samples_dir(settings)
         self.crawler = crawler  # stats exist only once the crawl started

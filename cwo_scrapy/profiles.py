@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from cwo_scrapy import default_settings
+
 if TYPE_CHECKING:
     from scrapy.settings import BaseSettings
 
@@ -49,6 +51,6 @@ class ProfileAddon:
     """Applies the ``CWO_PROFILE`` profile over the project settings."""
 
     def update_settings(self, settings: BaseSettings) -> None:
-        name = settings.get("CWO_PROFILE") or "polite"
+        name = settings.get("CWO_PROFILE") or default_settings.CWO_PROFILE
         for key, value in profile_settings(name).items():
             settings.set(key, value, priority="project")

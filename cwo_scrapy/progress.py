@@ -61,7 +61,7 @@ class Progress:
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
-        interval = crawler.settings.getfloat("CWO_PROGRESS_INTERVAL", 30.0)
+        interval = crawler.settings.getfloat("CWO_PROGRESS_INTERVAL")
         if interval <= 0:
             raise NotConfigured
         ext = cls(crawler, interval)

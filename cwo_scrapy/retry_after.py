@@ -62,11 +62,11 @@ class RetryAfterMiddleware:
 
     def __init__(self, crawler: Crawler) -> None:
         settings = crawler.settings
-        if not settings.getbool("CWO_RETRY_AFTER_ENABLED", True):
+        if not settings.getbool("CWO_RETRY_AFTER_ENABLED"):
             raise NotConfigured
         self.crawler = crawler
-        self.max_wait = settings.getfloat("CWO_RETRY_AFTER_MAX", 120.0)
-        self.max_times = settings.getint("CWO_RETRY_AFTER_TIMES", 5)
+        self.max_wait = settings.getfloat("CWO_RETRY_AFTER_MAX")
+        self.max_times = settings.getint("CWO_RETRY_AFTER_TIMES")
         self._restore: dict[str, Any] = {}
         self._watch: Any = None  # LoopingCall while a pause is active
 

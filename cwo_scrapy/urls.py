@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import quote, urlencode
 
-DEFAULT_SITE_URL = "https://www.customwheeloffset.com"
-DEFAULT_API_URL = "https://www.enthusiastenterprises.us/fitment/vehicle/co"
+from cwo_scrapy.default_settings import CWO_API_URL as DEFAULT_API_URL
+from cwo_scrapy.default_settings import CWO_SITE_URL as DEFAULT_SITE_URL
 
 OptionKind = Literal["suspension", "trimming", "rubbing"]
 _OPTION_FLAGS: dict[str, str] = {

@@ -1,7 +1,7 @@
 """Classify a response as a session/WAF problem, as a pure function of status, headers and body.
 
-Follows the signal order of ``aws-waf.md`` §3.1: the ``x-amzn-waf-action`` header first (it is
-documented by AWS and present on both the HTML and the empty-body variants), then the
+Follows the signal order of ``docs/aws-waf.md`` §3.1: the ``x-amzn-waf-action`` header first (it
+is documented by AWS and present on both the HTML and the empty-body variants), then the
 status + body pairs AWS uses (202 challenge, 405 captcha), then the exact "Human Verification"
 title. Body markers are looked at only when the status or header already points at the WAF, so a
 normal 200 page that embeds ``challenge.js`` in its ``<head>`` (the SDK integration) is never

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from cwo_scrapy.replica.testing import ReplicaProcess
+from cwo_scrapy.replica.harness import ReplicaProcess
 
 CHROMIUM = Path("/usr/bin/chromium")
 TINYPROXY = Path("/usr/bin/tinyproxy")

@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 from scrapy.commands import ScrapyCommand
 
 from cwo_scrapy.errorline import error_line
-from cwo_scrapy.session import SessionFileError, SessionState, StoreHealth, mask
+from cwo_scrapy.session import SessionState, SessionStoreError, StoreHealth, mask
 from cwo_scrapy.session import store_from_settings as _store_from_settings
 from cwo_scrapy.session.base import SessionStore
 from cwo_scrapy.session.state import SECRET_KEYS
@@ -115,7 +115,7 @@ class Command(ScrapyCommand):
                 self._status(store, as_json=opts.json)
             else:
                 self._clean(store, as_json=opts.json)
-        except (SessionFileError, ValueError, OSError) as exc:
+        except (SessionStoreError, ValueError, OSError) as exc:
             message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             self._fail(message, EXIT_ERROR)
 
@@ -172,7 +172,7 @@ class Command(ScrapyCommand):
     def _status(self, store: SessionStore, *, as_json: bool) -> None:
         health = store.health()
         if not health.readable:
-            raise SessionFileError(f"Cannot use session store {health.location}: {health.problem}")
+            raise SessionStoreError(f"Cannot use session store {health.location}: {health.problem}")
         facts = self._facts(health)
         if as_json:
             print(json.dumps(facts, indent=2))
@@ -229,7 +229,7 @@ class Command(ScrapyCommand):
     def _clean(self, store: SessionStore, *, as_json: bool) -> None:
         before = store.health()
         if not before.readable:
-            raise SessionFileError(f"Cannot use session store {before.location}: {before.problem}")
+            raise SessionStoreError(f"Cannot use session store {before.location}: {before.problem}")
         collector = _Collect()
         store_logger = logging.getLogger("cwo_scrapy.session")
         store_logger.addHandler(collector)

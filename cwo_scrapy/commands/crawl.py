@@ -63,7 +63,7 @@ class Command(ScrapyCrawlCommand):
             return  # run() raises the usual UsageError
         assert self.settings is not None
         try:
-            profile_settings(self.settings.get("CWO_PROFILE") or "polite")
+            profile_settings(self.settings.get("CWO_PROFILE"))
             check_settings(self.settings)
         except (ProfileError, SettingsError) as exc:
             _fail(str(exc), EXIT_USAGE)

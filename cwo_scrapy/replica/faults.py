@@ -27,6 +27,7 @@ class Faults:
     rate_window: float = 60.0
     solver_fail: bool = False  # fake CapSolver answers ERROR_CAPTCHA_UNSOLVABLE
     solver_hang: bool = False  # fake CapSolver tasks stay "processing"
+    refuse_tokens: bool = False  # 403 on every protected request carrying a valid token
     seed: int = 0
     rng: random.Random = field(default_factory=random.Random)
     _windows: dict[str, list[float]] = field(default_factory=dict)

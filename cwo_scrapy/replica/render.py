@@ -1,6 +1,6 @@
 """HTML of the replica's pages, as pure functions of the data (no I/O, no request objects).
 
-The markup follows what public CWO scrapers parse (cwo-site.md sections 1.1 and 3): the
+The markup follows what public CWO scrapers parse (docs/replica.md, "Site"): the
 ``bp.php`` selects, the home page year list, and the store page with its fit-range blocks, bolt
 pattern span, 30 product cards, malformed JSON-LD and Next link. Everything variable is
 HTML-escaped; static chrome is built once per process so a store page renders in well under a
@@ -23,7 +23,7 @@ from cwo_scrapy.replica.vehicles import OPTIONS, AxleRange, FitRange, VehicleSpe
 
 IMAGE_HOST = "https://images.customwheeloffset.com"
 CARDS_PER_PAGE = 30
-# Page defaults shown when no vehicle is chosen (cwo-site.md section 2.2).
+# Page defaults shown when no vehicle is chosen (docs/replica.md, "Site").
 NO_VEHICLE_COMBO = ("Leveling Kit", "Minor Plastic Trimming", "No rubbing or scrubbing")
 
 _HEAD = (

@@ -263,6 +263,7 @@ class Replica:
             "rate_window": faults.rate_window,
             "solver_fail": faults.solver_fail,
             "solver_hang": faults.solver_hang,
+            "refuse_tokens": faults.refuse_tokens,
             "solver_polls": self.solver.processing_polls,
             "twocaptcha_balance": self.twocaptcha.balance,
             "twocaptcha_key_set": self.twocaptcha.valid_key is not None,
@@ -312,7 +313,7 @@ class Replica:
                 return put(faults, key, _integer(key, value))
             case "rate_window":
                 return put(faults, key, _positive(key, value))
-            case "solver_fail" | "solver_hang":
+            case "solver_fail" | "solver_hang" | "refuse_tokens":
                 return put(faults, key, _flag(key, value))
             case "solver_polls":
                 polls = _integer(key, value, hi=100)

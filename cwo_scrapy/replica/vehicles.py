@@ -21,7 +21,7 @@ from typing import NamedTuple
 from cwo_scrapy.replica.catalogue import Vehicle
 
 # -- option lists -------------------------------------------------------------------------------
-# Truck lists as the real store renders them (cwo-site.md section 2.2); first = stock choice.
+# Truck lists as the real store renders them (docs/replica.md, "Site"); first = stock choice.
 TRUCK_SUSPENSION: tuple[str, ...] = (
     "Stock",
     "Leveling Kit",

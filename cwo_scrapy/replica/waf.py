@@ -1,7 +1,7 @@
 """The replica's AWS WAF: tokens, their validation, the interstitials and the aiohttp middleware.
 
-Behaviour follows docs/replica.md and aws-waf.md section 4: a protected path without a valid
-``aws-waf-token`` (cookie or ``x-aws-waf-token`` header) gets 202 + ``x-amzn-waf-action:
+Behaviour follows docs/replica.md and docs/aws-waf.md section 1: a protected path without a
+valid ``aws-waf-token`` (cookie or ``x-aws-waf-token`` header) gets 202 + ``x-amzn-waf-action:
 challenge`` or 405 + ``captcha``, with the interstitial only for ``Accept: text/html``. Tokens
 look like real ones (``<uuid4>:<16 chars>:<base64>``) but are our own HMAC-signed payloads, so
 every rejection has a precise reason that tests can assert on through the counters.
@@ -49,6 +49,7 @@ class Stats:
         "captcha_problems",
         "captcha_solved",
         "rate_blocked",
+        "refused_tokens",
         "injected_errors",
         "injected_429",
         "dropped",
@@ -389,6 +390,11 @@ _RATE_BLOCK = (
     b"<p>Request blocked: rate-based rule.</p></body></html>"
 )
 
+_TOKEN_BLOCK = (
+    b"<html><head><title>403 Forbidden</title></head><body><h1>403 Forbidden</h1>"
+    b"<p>Request blocked.</p></body></html>"
+)
+
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -425,6 +431,11 @@ def waf_middleware(waf: Waf, faults: Faults) -> Any:
             client = info.token_id if info else ""
         else:
             client = token or ""
+        if faults.refuse_tokens and token:
+            # A token the service issued and the site never accepts (issue: a give-up that
+            # sees no progress): every resolution "succeeds", every tokened request is blocked.
+            waf.stats.refused_tokens += 1
+            return web.Response(status=403, body=_TOKEN_BLOCK, content_type="text/html")
         if faults.rate_limit > 0:
             key = client or f"ip:{request.remote}"
             if faults.rate_limited(key):

@@ -3,8 +3,8 @@
 One browser is launched lazily and reused; every resolution gets a fresh context (no cookies, the
 session's User-Agent) so the token is minted for exactly the client Scrapy will present. The
 resolver waits for a *new* ``aws-waf-token`` cookie and a main-frame answer that is no longer a
-WAF answer (aws-waf.md §4.6 item 9: the interstitial reloads itself and can loop), then harvests
-``aws-waf-token`` and ``PHPSESSID``. Headed mode (``CWO_BROWSER_HEADLESS = False``) gets
+WAF answer (docs/aws-waf.md §4.6 item 9: the interstitial reloads itself and can loop), then
+harvests ``aws-waf-token`` and ``PHPSESSID``. Headed mode (``CWO_BROWSER_HEADLESS = False``) gets
 ``CWO_BROWSER_HEADED_TIMEOUT`` so a person can solve a real captcha in the window; ``virtual``
 runs the headed browser on a private Xvfb display (``cwo_scrapy.resolvers.display``).
 
@@ -93,7 +93,7 @@ class BrowserResolver:
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
         settings = crawler.settings
-        headless = settings.get("CWO_BROWSER_HEADLESS", "auto")
+        headless = settings.get("CWO_BROWSER_HEADLESS")
         try:
             display_mode(headless)
         except ValueError as exc:
@@ -101,8 +101,8 @@ class BrowserResolver:
         return cls(
             settings.get("CWO_BROWSER_EXECUTABLE") or None,
             headless=headless,
-            timeout=settings.getfloat("CWO_RESOLVER_TIMEOUT", 120.0),
-            headed_timeout=settings.getfloat("CWO_BROWSER_HEADED_TIMEOUT", 600.0),
+            timeout=settings.getfloat("CWO_RESOLVER_TIMEOUT"),
+            headed_timeout=settings.getfloat("CWO_BROWSER_HEADED_TIMEOUT"),
         )
 
     async def _ensure_browser(self, proxy: str | None = None) -> Browser:

@@ -3,9 +3,9 @@
 With a proxy egress (``cwo_scrapy.egress``) the task is ``AntiAwsWafTask`` with the proxy, so
 CapSolver earns the token from the IP the crawl uses; direct crawls use the ProxyLess task.
 
-gokuProps values are single-use and short-lived (aws-waf.md §4.6 item 13), so every resolution
-fetches a fresh interstitial of the page (``Accept: text/html``, no token) right before creating
-the task. The API key is read from ``CWO_CAPSOLVER_API_KEY`` or the ``CAPSOLVER_API_KEY``
+gokuProps values are single-use and short-lived (docs/aws-waf.md §4.6 item 13), so every
+resolution fetches a fresh interstitial of the page (``Accept: text/html``, no token) right before
+creating the task. The API key is read from ``CWO_CAPSOLVER_API_KEY`` or the ``CAPSOLVER_API_KEY``
 environment variable and never appears in a message.
 """
 
@@ -103,9 +103,9 @@ class CapSolverResolver:
         settings = crawler.settings
         return cls(
             str(settings.get("CWO_CAPSOLVER_API_KEY") or os.environ.get(ENV_API_KEY, "")),
-            str(settings.get("CWO_CAPSOLVER_API_URL") or "https://api.capsolver.com"),
-            timeout=settings.getfloat("CWO_RESOLVER_TIMEOUT", 120.0),
-            poll_interval=settings.getfloat("CWO_CAPSOLVER_POLL_INTERVAL", 3.0),
+            str(settings.get("CWO_CAPSOLVER_API_URL")),
+            timeout=settings.getfloat("CWO_RESOLVER_TIMEOUT"),
+            poll_interval=settings.getfloat("CWO_CAPSOLVER_POLL_INTERVAL"),
         )
 
     def _http(self) -> aiohttp.ClientSession:

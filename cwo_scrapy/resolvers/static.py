@@ -35,7 +35,7 @@ class StaticResolver:
     def from_crawler(cls, crawler: Crawler) -> Self:
         settings = crawler.settings
         token = settings.get("CWO_AWS_WAF_TOKEN") or os.environ.get(ENV_TOKEN, "")
-        return cls(str(token), timeout=settings.getfloat("CWO_RESOLVER_TIMEOUT", 120.0))
+        return cls(str(token), timeout=settings.getfloat("CWO_RESOLVER_TIMEOUT"))
 
     async def resolve(self, ctx: ResolveContext) -> Resolution:
         if not self._token:

@@ -40,7 +40,6 @@ if TYPE_CHECKING:
 __all__ = ["TwoCaptchaResolver"]
 
 ENV_API_KEY = "TWOCAPTCHA_API_KEY"
-DEFAULT_API_URL = "https://api.2captcha.com"
 TASK_TYPE = "AmazonTaskProxyless"
 PROXY_TASK_TYPE = "AmazonTask"
 _CAPTCHA_JS_RE = re.compile(
@@ -58,9 +57,9 @@ class TwoCaptchaResolver(CapSolverResolver):
         settings = crawler.settings
         return cls(
             str(settings.get("CWO_TWOCAPTCHA_API_KEY") or os.environ.get(ENV_API_KEY, "")),
-            str(settings.get("CWO_TWOCAPTCHA_API_URL") or DEFAULT_API_URL),
-            timeout=settings.getfloat("CWO_RESOLVER_TIMEOUT", 120.0),
-            poll_interval=settings.getfloat("CWO_TWOCAPTCHA_POLL_INTERVAL", 5.0),
+            str(settings.get("CWO_TWOCAPTCHA_API_URL")),
+            timeout=settings.getfloat("CWO_RESOLVER_TIMEOUT"),
+            poll_interval=settings.getfloat("CWO_TWOCAPTCHA_POLL_INTERVAL"),
         )
 
     async def resolve(self, ctx: ResolveContext) -> Resolution:

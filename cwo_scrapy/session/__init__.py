@@ -12,8 +12,9 @@ import os
 import threading
 from typing import Any
 
-from cwo_scrapy.datadir import session_file
-from cwo_scrapy.session.base import SessionFileError, SessionStore, StoreHealth
+from cwo_scrapy import default_settings
+from cwo_scrapy.datadir import DEFAULT_DATA_DIR, SESSION_FILE_NAME, session_file
+from cwo_scrapy.session.base import SessionFileError, SessionStore, SessionStoreError, StoreHealth
 from cwo_scrapy.session.json_store import JsonSessionStore
 from cwo_scrapy.session.mask import mask
 from cwo_scrapy.session.state import SESSION_COOKIE, TOKEN_COOKIE, SessionState
@@ -28,14 +29,15 @@ __all__ = [
     "SessionFileError",
     "SessionState",
     "SessionStore",
+    "SessionStoreError",
     "StoreHealth",
     "mask",
     "open_store",
     "store_from_settings",
 ]
 
-DEFAULT_SESSION_FILE = "data/custom_wheel_offset_temp.json"
-DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+DEFAULT_SESSION_FILE = f"{DEFAULT_DATA_DIR}/{SESSION_FILE_NAME}"  # CWO_SESSION_FILE "" means this
+DEFAULT_REDIS_URL = default_settings.CWO_REDIS_URL
 
 #: Store kind -> "module:Class"; the class is built as ``Class(location, **options)``.
 STORE_KINDS: dict[str, str] = {
@@ -90,14 +92,18 @@ def open_store(kind: str, location: str, **options: Any) -> SessionStore:
 def store_from_settings(settings: Any) -> SessionStore:
     """The store configured by ``CWO_SESSION_STORE`` / ``CWO_SESSION_FILE`` / ``CWO_REDIS_URL``.
 
-    ``settings`` is anything with ``get(name, default)`` (Scrapy ``Settings``, a dict), so the
-    middleware and ``scrapy cleansession`` resolve the same location the same way.
+    ``settings`` is anything with ``get(name)`` (Scrapy ``Settings``, a dict), so the
+    middleware and ``scrapy cleansession`` resolve the same location the same way; a setting
+    it lacks takes its value from ``cwo_scrapy.default_settings``.
     """
-    kind = str(settings.get("CWO_SESSION_STORE", "json") or "json").strip().lower()
-    if kind == "redis":
-        location = settings.get("CWO_REDIS_URL", DEFAULT_REDIS_URL)
-    else:
-        location = session_file(settings)  # "" = <CWO_DATA_DIR>/custom_wheel_offset_temp.json
+
+    def setting(name: str) -> Any:
+        value = settings.get(name)
+        return getattr(default_settings, name) if value is None else value
+
+    kind = str(setting("CWO_SESSION_STORE")).strip().lower()
+    # CWO_SESSION_FILE "" = <CWO_DATA_DIR>/custom_wheel_offset_temp.json
+    location = setting("CWO_REDIS_URL") if kind == "redis" else session_file(settings)
     if not isinstance(location, str | os.PathLike):
         raise ValueError(f"The session location for the {kind} store must be a string")
     return open_store(kind, os.fspath(location))

@@ -13,12 +13,17 @@ from typing import Any, Protocol, runtime_checkable
 from cwo_scrapy.session.state import SessionState
 
 
-class SessionFileError(Exception):
-    """The session storage cannot be used (unreadable file, bad folder, lock timeout).
+class SessionStoreError(Exception):
+    """The session storage cannot be used (unreadable file, bad folder, lock timeout, Redis
+    unreachable).
 
     The message is one line, names the location and never contains a secret, so the command
     line and the middleware can print it as is.
     """
+
+
+SessionFileError = SessionStoreError
+"""Former name of :class:`SessionStoreError` (it was never only about files); kept as an alias."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,7 @@ lock. ``load()`` is called before every challenge resolution, so it re-reads onl
 file's stat signature changed.
 
 Only a regular file is used. A device, FIFO or socket at the session path is refused with a
-one-line :class:`SessionFileError` (checked with ``lstat`` and opened ``O_NONBLOCK``, so a FIFO
+one-line :class:`SessionStoreError` (checked with ``lstat`` and opened ``O_NONBLOCK``, so a FIFO
 never blocks), and so is a symbolic link (``O_NOFOLLOW``): such a path is never read, renamed,
 chmodded or replaced. Content that does not decode as a session (invalid UTF-8 or JSON, JSON
 nested too deep for the parser, wrong types) is corrupt: moved aside, a fresh session.
@@ -30,7 +30,7 @@ from typing import Any
 
 from filelock import FileLock, Timeout
 
-from cwo_scrapy.session.base import SessionFileError, StoreHealth
+from cwo_scrapy.session.base import SessionStoreError, StoreHealth
 from cwo_scrapy.session.state import FIELD_NAMES, SessionState
 
 logger = logging.getLogger("cwo_scrapy.session")
@@ -162,7 +162,7 @@ class JsonSessionStore:
 
         ``lstat`` first so a device or FIFO is not even opened; then ``O_NOFOLLOW |
         O_NONBLOCK`` and ``fstat`` on the descriptor, so a path swapped in between is caught.
-        Raises ``FileNotFoundError`` for a missing file, ``SessionFileError`` otherwise.
+        Raises ``FileNotFoundError`` for a missing file, ``SessionStoreError`` otherwise.
         """
         try:
             self._check_regular(os.lstat(self.path).st_mode)
@@ -186,7 +186,7 @@ class JsonSessionStore:
     def _check_regular(self, mode: int) -> None:
         kind = not_regular(mode)
         if kind is not None:
-            raise SessionFileError(
+            raise SessionStoreError(
                 f"Session file {self.location} is {kind}; refusing to use it "
                 "(point CWO_SESSION_FILE at a regular file)"
             )
@@ -213,7 +213,7 @@ class JsonSessionStore:
             self._check_regular(os.lstat(self.path).st_mode)  # never move a device or a link
             os.rename(self.path, target)
         except OSError as exc:
-            raise SessionFileError(
+            raise SessionStoreError(
                 f"Session file {self.location} is corrupt ({reason}) and could not be moved "
                 f"aside: {_reason(exc)}"
             ) from None
@@ -227,14 +227,14 @@ class JsonSessionStore:
         )
         return target
 
-    def _read_error(self, exc: OSError) -> SessionFileError:
+    def _read_error(self, exc: OSError) -> SessionStoreError:
         if isinstance(exc, IsADirectoryError):
-            return SessionFileError(f"Cannot read session file {self.location}: it is a directory")
+            return SessionStoreError(f"Cannot read session file {self.location}: it is a directory")
         if exc.errno in (errno.ELOOP, errno.ENXIO):  # O_NOFOLLOW on a link; a socket
-            return SessionFileError(
+            return SessionStoreError(
                 f"Session file {self.location} is not a regular file; refusing to use it"
             )
-        return SessionFileError(f"Cannot read session file {self.location}: {_reason(exc)}")
+        return SessionStoreError(f"Cannot read session file {self.location}: {_reason(exc)}")
 
     # ----------------------------------------------------------------------------- writing
 
@@ -298,7 +298,7 @@ class JsonSessionStore:
             self._fsync_folder(folder)
             self._cache_key = _stat_key(os.stat(self.path))
         except OSError as exc:
-            raise SessionFileError(
+            raise SessionStoreError(
                 f"Cannot write session file {self.location}: {_reason(exc)}"
             ) from None
         finally:
@@ -331,11 +331,11 @@ class JsonSessionStore:
         try:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise SessionFileError(
+            raise SessionStoreError(
                 f"Cannot create the session folder {folder}: {_reason(exc)}"
             ) from None
         if not folder.is_dir():
-            raise SessionFileError(f"Session folder {folder} is not a directory")
+            raise SessionStoreError(f"Session folder {folder} is not a directory")
 
     def _file_lock(self, suffix: str) -> FileLock:
         self._ensure_folder()
@@ -351,11 +351,11 @@ class JsonSessionStore:
         try:
             self._write_lock.acquire(timeout=self.lock_timeout)
         except Timeout:
-            raise SessionFileError(
+            raise SessionStoreError(
                 f"Timed out after {self.lock_timeout:g}s waiting for the lock {self.location}.lock"
             ) from None
         except OSError as exc:
-            raise SessionFileError(
+            raise SessionStoreError(
                 f"Cannot lock session file {self.location}: {_reason(exc)}"
             ) from None
         try:
@@ -388,7 +388,7 @@ class JsonSessionStore:
                     f"{self.location}"
                 ) from None
             except OSError as exc:
-                raise SessionFileError(
+                raise SessionStoreError(
                     f"Cannot lock session file {self.location}: {_reason(exc)}"
                 ) from None
             try:
@@ -428,7 +428,7 @@ class JsonSessionStore:
             warnings = (f"mode {mode:04o} lets other users read it; expected 0600",)
         try:
             raw, _ = self._read_bytes()
-        except (OSError, SessionFileError) as exc:
+        except (OSError, SessionStoreError) as exc:
             reason = _reason(exc) if isinstance(exc, OSError) else str(exc)
             return StoreHealth(
                 **facts,

@@ -28,7 +28,7 @@ from typing import Any
 
 import redis
 
-from cwo_scrapy.session.base import SessionFileError, StoreHealth
+from cwo_scrapy.session.base import SessionStoreError, StoreHealth
 from cwo_scrapy.session.json_store import decode_session_json
 from cwo_scrapy.session.mask import mask_url
 from cwo_scrapy.session.state import FIELD_NAMES, SessionState
@@ -50,10 +50,10 @@ return 0
 """
 
 
-class SessionStoreError(SessionFileError):
+class RedisStoreError(SessionStoreError):
     """The Redis store cannot be used (unreachable, refused, wrong password).
 
-    A ``SessionFileError`` so the middleware and ``scrapy cleansession`` handle both stores
+    A ``SessionStoreError`` so the middleware and ``scrapy cleansession`` handle both stores
     alike; the message is one line with the password masked.
     """
 
@@ -143,7 +143,7 @@ class RedisSessionStore:
                 health_check_interval=30,
             )
         except ValueError as exc:
-            raise SessionStoreError(f"Bad Redis URL {self.location}: {_one_line(exc)}") from None
+            raise RedisStoreError(f"Bad Redis URL {self.location}: {_one_line(exc)}") from None
         self._release = self.client.register_script(_RELEASE)
         self._renew = self.client.register_script(_RENEW)
         # No I/O here: the first load() reports an unreachable server as a one-line
@@ -163,7 +163,7 @@ class RedisSessionStore:
         except redis.WatchError:
             raise
         except redis.RedisError as exc:
-            raise SessionStoreError(
+            raise RedisStoreError(
                 f"Redis session store {self.location} unusable: {_one_line(exc)}"
             ) from None
 
@@ -196,7 +196,7 @@ class RedisSessionStore:
         pipe.incr(self.version_key)
         try:
             self._call(pipe.execute)
-        except SessionStoreError:
+        except RedisStoreError:
             if self._call(self.client.exists, self.key):
                 raise
             # another worker moved it first

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from cwo_scrapy.cluster.output import merge
-from cwo_scrapy.replica.testing import ReplicaProcess
+from cwo_scrapy.replica.harness import ReplicaProcess
 from cwo_scrapy.replica.truth import fitment_items, wheel_size_items
 from cwo_scrapy.session.redis_store import RedisSessionStore
 

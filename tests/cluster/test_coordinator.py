@@ -12,7 +12,6 @@ import redis
 from cwo_scrapy.cluster.addon import per_worker_uri
 from cwo_scrapy.cluster.coordinator import Coordinator
 from cwo_scrapy.cluster.output import merge, write_jsonl
-from cwo_scrapy.cluster.tracker import LeaseTracker
 
 from .conftest import RedisServer
 
@@ -100,28 +99,6 @@ def test_a_seeding_worker_that_died_is_replaced(redis_server: RedisServer) -> No
     time.sleep(0.5)
     assert _worker(redis_server, "other").status().seed == "orphaned"
     assert _worker(redis_server, "new").claim_seed() == "resumed"
-
-
-def test_a_lease_completes_only_after_its_items_and_children_landed() -> None:
-    tracker = LeaseTracker()
-    tracker.leased("7")
-    tracker.item_started("7")  # an item
-    tracker.item_started("7")  # a child request
-    tracker.output_done("7")
-    tracker.item_done("7")
-    assert tracker.take_completed() == []
-    tracker.item_done("7")
-    assert tracker.take_completed() == ["7"]
-    # a failed download completes one grace period after it left the downloader
-    tracker.leased("8")
-    tracker.left_downloader("8", now=100.0)
-    assert tracker.sweep(grace=1.0, now=100.5) == 0
-    assert tracker.sweep(grace=1.0, now=101.0) == 1
-    # a local lease never reaches Redis
-    local = tracker.new_local()
-    tracker.output_done(local)
-    assert tracker.take_completed() == ["8"]
-    assert tracker.open_local == 0
 
 
 def test_per_worker_feed_uris_and_merge_of_worker_files(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ from scrapy.http.cookies import CookieJar
 from scrapy.utils.misc import build_from_crawler
 from scrapy.utils.test import get_crawler
 
+from cwo_scrapy.addon import CwoAddon
 from cwo_scrapy.middleware import SessionMiddleware
 from cwo_scrapy.session import SessionState
 
@@ -23,12 +24,13 @@ def middleware(site_url: str, tmp_path: Path) -> tuple[SessionMiddleware, Cookie
         settings_dict={
             "CWO_SITE_URL": site_url,
             "CWO_SESSION_FILE": str(tmp_path / "session.json"),
-            "CWO_CAPTCHA_RESOLVER": "static",
+            "CWO_SESSION_RESOLVER": "static",
+            "ADDONS": {CwoAddon: 0},  # the CWO_* defaults, as in any project using the add-on
         }
     )
     mw = build_from_crawler(SessionMiddleware, crawler)
     jar = CookieJar()
-    mw._jar = jar  # what spider_opened finds in CookiesMiddleware.jars["cwo"]
+    mw.sync.jar = jar  # what spider_opened finds in CookiesMiddleware.jars["cwo"]
     return mw, jar
 
 
@@ -44,7 +46,9 @@ def cookie_header(jar: CookieJar, url: str) -> str:
 def test_stored_cookies_are_sent_to_the_site_over_plain_http(site_url: str, tmp_path: Path):
     """IPs and localhost included (cookiejar drops Domain=localhost and Secure-over-http)."""
     mw, jar = middleware(site_url, tmp_path)
-    mw._install(SessionState(aws_waf_token=TOKEN, phpsessid="abc123", user_agent="UA"), reset=False)
+    mw.sync.install(
+        SessionState(aws_waf_token=TOKEN, phpsessid="abc123", user_agent="UA"), reset=False
+    )
 
     header = cookie_header(jar, f"{site_url}/store/wheels?year=2020")
 
@@ -55,7 +59,7 @@ def test_stored_cookies_are_sent_to_the_site_over_plain_http(site_url: str, tmp_
 
 def test_https_site_gets_secure_host_only_cookies(tmp_path: Path) -> None:
     mw, jar = middleware("https://www.customwheeloffset.com", tmp_path)
-    mw._install(SessionState(aws_waf_token=TOKEN, user_agent="UA"), reset=False)
+    mw.sync.install(SessionState(aws_waf_token=TOKEN, user_agent="UA"), reset=False)
 
     assert TOKEN in cookie_header(jar, "https://www.customwheeloffset.com/")
     assert cookie_header(jar, "http://www.customwheeloffset.com/") == ""  # never in clear
@@ -65,8 +69,8 @@ def test_https_site_gets_secure_host_only_cookies(tmp_path: Path) -> None:
 
 def test_a_new_token_replaces_the_old_one_instead_of_joining_it(tmp_path: Path) -> None:
     mw, jar = middleware("http://127.0.0.1:8000", tmp_path)
-    mw._install(SessionState(aws_waf_token=TOKEN, user_agent="UA"), reset=False)
-    mw._install(SessionState(aws_waf_token=NEW_TOKEN, user_agent="UA"), reset=False)
+    mw.sync.install(SessionState(aws_waf_token=TOKEN, user_agent="UA"), reset=False)
+    mw.sync.install(SessionState(aws_waf_token=NEW_TOKEN, user_agent="UA"), reset=False)
 
     header = cookie_header(jar, "http://127.0.0.1:8000/")
 
@@ -80,7 +84,7 @@ def test_site_set_cookie_with_a_parent_domain_does_not_duplicate_the_stored_one(
     the new value is written to the session file."""
     site = "https://www.customwheeloffset.com"
     mw, jar = middleware(site, tmp_path)
-    mw._install(SessionState(phpsessid="oldsession", user_agent="UA"), reset=False)
+    mw.sync.install(SessionState(phpsessid="oldsession", user_agent="UA"), reset=False)
     request = Request(f"{site}/api/ymm-temp.php?type=set")
     response = Response(
         request.url,
@@ -89,7 +93,7 @@ def test_site_set_cookie_with_a_parent_domain_does_not_duplicate_the_stored_one(
     )
     jar.extract_cookies(response, request)  # what CookiesMiddleware.process_response does
 
-    mw._write_back(response)
+    mw.sync.write_back(response)
 
     assert cookie_header(jar, f"{site}/store/wheels").count("PHPSESSID=") == 1
     assert "PHPSESSID=newsession" in cookie_header(jar, f"{site}/store/wheels")
@@ -100,13 +104,37 @@ def test_unchanged_cookies_are_not_written_again(tmp_path: Path) -> None:
     """Write-back happens when a value changes, not once per response."""
     site = "http://127.0.0.1:8000"
     mw, _ = middleware(site, tmp_path)
-    mw._install(SessionState(user_agent="UA"), reset=False)
+    mw.sync.install(SessionState(user_agent="UA"), reset=False)
     request = Request(f"{site}/")
     answer = Response(request.url, headers={"Set-Cookie": "PHPSESSID=s1; path=/"}, request=request)
 
-    mw._write_back(answer)
-    mw._write_back(answer)
-    mw._write_back(answer)
+    mw.sync.write_back(answer)
+    mw.sync.write_back(answer)
+    mw.sync.write_back(answer)
 
     assert mw.store.writes == 1
     assert mw.crawler.stats.get_value("cwo_session/store_writes") == 1
+
+
+def test_session_retries_use_their_own_budget_not_retry_times(tmp_path: Path) -> None:
+    """A session retry goes through Scrapy's get_retry_request (stats cwo_session/retry/*) but
+    leaves RetryMiddleware's count alone: network retries and session repairs never eat each
+    other's budget."""
+    from cwo_scrapy.waf_detect import Verdict
+
+    mw, _ = middleware("https://www.customwheeloffset.com", tmp_path)
+    mw.crawler.spider = mw.crawler._create_spider()
+    request = Request("https://www.customwheeloffset.com/", meta={"retry_times": 4}, priority=3)
+
+    retry = mw._retry(request, Verdict.CHALLENGE)
+    again = mw._retry(retry, Verdict.CHALLENGE)
+
+    assert again.meta["cwo_session_retries"] == 2
+    assert again.meta["retry_times"] == 4  # RetryMiddleware's count, untouched
+    assert request.meta["retry_times"] == 4
+    assert again.priority == 3
+    assert again.dont_filter
+    stats = mw.crawler.stats
+    assert stats.get_value("cwo_session/retry/count") == 2
+    assert stats.get_value("cwo_session/retry/reason_count/challenge") == 2
+    assert stats.get_value("cwo_session/retries") == 2

@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 
 from bench.common import PROJECT_ROOT, crawl_command, scrapy_env
+from cwo_scrapy.replica.harness import fetch
 from cwo_scrapy.replica.powclient import browser_report
-from cwo_scrapy.replica.testing import fetch
 
 FULL = os.environ.get("CWO_RELIABILITY_FULL", "") == "1"
 

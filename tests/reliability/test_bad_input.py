@@ -22,7 +22,7 @@ from bench.common import (
     read_jsonl,
     wheel_size_truth,
 )
-from bench.probing import RESOLVER_KEY
+from bench.probe_driver import RESOLVER_KEY
 
 TINY = {"year": 2022, "make": "Bugatti"}  # 3 vehicles
 

@@ -23,7 +23,7 @@ from bench.common import (
     fitment_truth,
     wheel_size_truth,
 )
-from bench.probing import RESOLVER_KEY
+from bench.probe_driver import RESOLVER_KEY
 
 SLICES = {False: {"year": 2022, "make": "Ford"}, True: {"year": 2022}}
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from reliability_helpers import count, genuine_token_reason, report, wait_for
 
 from bench.common import fingerprint
-from bench.probing import Probe, probe_settings, store_urls
+from bench.probe_driver import Probe, probe_settings, store_urls
 
 ACCEPTABLE = {"accepted", "revoked", "expired"}  # a token the replica really issued
 

@@ -17,7 +17,7 @@ from scrapy.http import Response
 from scrapy.utils.test import get_crawler
 from twisted.internet import threads
 
-from cwo_scrapy.replica.testing import ReplicaProcess
+from cwo_scrapy.replica.harness import ReplicaProcess
 from cwo_scrapy.urls import CwoUrls
 
 pytestmark = pytest.mark.browser

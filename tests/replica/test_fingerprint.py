@@ -10,7 +10,7 @@ import pytest
 
 from cwo_scrapy.replica.fingerprint import refusal
 from cwo_scrapy.replica.powclient import browser_report, verify_body
-from cwo_scrapy.replica.testing import ReplicaProcess, fetch
+from cwo_scrapy.replica.harness import ReplicaProcess, fetch
 
 Factory = Callable[..., ReplicaProcess]
 

@@ -12,8 +12,8 @@ import pytest
 
 from cwo_scrapy.replica import render, truth
 from cwo_scrapy.replica.catalogue import Catalogue
+from cwo_scrapy.replica.harness import fetch
 from cwo_scrapy.replica.server import add_arguments, run
-from cwo_scrapy.replica.testing import fetch
 from cwo_scrapy.replica.variants import page_layout, record_shape, vehicle_record
 from cwo_scrapy.replica.vehicles import default_combo, vehicle_spec
 from cwo_scrapy.urls import CwoUrls

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from cwo_scrapy.replica import truth
+from cwo_scrapy.replica.harness import HttpResult, ReplicaError, ReplicaProcess, fetch
 from cwo_scrapy.replica.powclient import browser_report, parse_interstitial
-from cwo_scrapy.replica.testing import HttpResult, ReplicaError, ReplicaProcess, fetch
 from cwo_scrapy.urls import CwoUrls
 
 UA = "Mozilla/5.0 (X11; Linux x86_64) cwo-scrapy-tests/1.0"

@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from cwo_scrapy.replica.testing import PROJECT_ROOT, ReplicaProcess, fetch
+from cwo_scrapy.replica.harness import PROJECT_ROOT, ReplicaProcess, fetch
 
 MAIN = [sys.executable, "-m", "cwo_scrapy.replica"]
 SCRAPY = [sys.executable, "-m", "scrapy.cmdline", "replica"]

@@ -13,7 +13,7 @@ from parsel import Selector
 from cwo_scrapy.items import FitmentItem, WheelSizeItem
 from cwo_scrapy.replica import truth
 from cwo_scrapy.replica.catalogue import Catalogue, Vehicle
-from cwo_scrapy.replica.testing import HttpResult, ReplicaProcess, fetch
+from cwo_scrapy.replica.harness import HttpResult, ReplicaProcess, fetch
 from cwo_scrapy.replica.vehicles import default_combo, option_lists, vehicle_spec
 from cwo_scrapy.urls import CwoUrls
 

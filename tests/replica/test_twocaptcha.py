@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 from scrapy.utils.defer import deferred_f_from_coro_f
 
+from cwo_scrapy.replica.harness import ReplicaProcess, fetch
 from cwo_scrapy.replica.powclient import browser_report, parse_interstitial
-from cwo_scrapy.replica.testing import ReplicaProcess, fetch
 from cwo_scrapy.resolvers import ResolutionError, ResolveContext
 from cwo_scrapy.resolvers.twocaptcha import TwoCaptchaResolver
 

@@ -1,4 +1,4 @@
-"""Driving ``bench.probe`` crawls: settings, a seeded session, protected URLs, the subprocess."""
+"""Drives ``bench.probe_spider`` crawls: settings, a seeded session, protected URLs, subprocess."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import PROJECT_ROOT, pin_child, scrapy_env, wheel_size_truth
-from cwo_scrapy.replica.testing import ReplicaProcess
+from cwo_scrapy.replica.harness import ReplicaProcess
 
 RESOLVER_KEY = "bench-client-key"  # the replica's fake CapSolver accepts any key
 
@@ -29,7 +29,7 @@ def probe_settings(rep: ReplicaProcess, session_file: Path, **extra: Any) -> dic
         "CWO_PROFILE": "fast",
         **rep.settings(),
         "CWO_SESSION_FILE": str(session_file),
-        "CWO_CAPTCHA_RESOLVER": "capsolver",
+        "CWO_SESSION_RESOLVER": "capsolver",
         "CWO_CAPSOLVER_API_KEY": RESOLVER_KEY,
         "CWO_CAPSOLVER_POLL_INTERVAL": 0.1,
         "CWO_RESOLVER_TIMEOUT": 30.0,
@@ -81,7 +81,7 @@ def session_start_url(rep: ReplicaProcess, year: int = 2022) -> str:
 
 
 class Probe:
-    """A running ``bench.probe`` subprocess."""
+    """A running ``bench.probe_spider`` subprocess."""
 
     def __init__(
         self,
@@ -109,7 +109,7 @@ class Probe:
         config_file.write_text(json.dumps(config))
         self._log = self.log_file.open("wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "bench.probe", str(config_file)],
+            [sys.executable, "-m", "bench.probe_spider", str(config_file)],
             cwd=PROJECT_ROOT,
             env=scrapy_env(),
             stdout=subprocess.DEVNULL,

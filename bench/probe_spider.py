@@ -1,7 +1,7 @@
 """A probe crawl of the replica's WAF-protected pages, through the project's full middleware stack.
 
-``python -m bench.probe CONFIG.json`` runs :class:`ProbeSpider` with the project settings plus
-``config["settings"]`` and writes a JSON report to ``config["result"]``. The spider fetches
+``python -m bench.probe_spider CONFIG.json`` runs :class:`ProbeSpider` with the project settings
+plus ``config["settings"]`` and writes a JSON report to ``config["result"]``. The spider fetches
 ``config["urls"]`` (``rounds`` times, all in flight up to the concurrency limit; it closes early
 once ``config["stop_file"]`` exists; progress in ``config["status_file"]``) and watches the
 session from the outside: which ``aws-waf-token`` / ``PHPSESSID`` values its requests carried

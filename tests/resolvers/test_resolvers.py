@@ -22,7 +22,7 @@ from cwo_scrapy.resolvers.capsolver import CapSolverResolver, parse_interstitial
 from cwo_scrapy.resolvers.static import StaticResolver
 from cwo_scrapy.settings import FAKEUSERAGENT_FALLBACK as UA
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).parents[1] / "waf" / "fixtures"  # WAF answers, shared
 
 
 @pytest.mark.browser

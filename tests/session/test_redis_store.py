@@ -18,8 +18,7 @@ import pytest
 from cwo_scrapy.session import SessionFileError, open_store
 from cwo_scrapy.session.redis_store import RedisSessionStore, SessionStoreError, mask_url
 from cwo_scrapy.session.state import SessionState
-
-from .conftest import RedisServer
+from tests.cluster.conftest import RedisServer
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "tok-" + "x" * 40
