@@ -295,7 +295,7 @@ class JsonSessionStore:
                 os.fsync(handle.fileno())
             os.replace(tmp_name, self.path)
             tmp_name = None
-            self._fsync_folder(folder)
+            _fsync_folder(folder)
             self._cache_key = _stat_key(os.stat(self.path))
         except OSError as exc:
             raise SessionStoreError(
@@ -315,14 +315,6 @@ class JsonSessionStore:
                 if entry.name.startswith(prefix) and entry.name.endswith(".tmp"):
                     with suppress(OSError):
                         os.unlink(entry.path)
-
-    @staticmethod
-    def _fsync_folder(folder: Path) -> None:
-        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
     # ----------------------------------------------------------------------------- locking
 
@@ -402,50 +394,63 @@ class JsonSessionStore:
 
     def health(self) -> StoreHealth:
         """Facts about the file for ``cleansession --status``; never moves or changes it."""
-        base = {"kind": self.kind, "location": self.location}
+        return file_health(self)
+
+
+def file_health(store: JsonSessionStore) -> StoreHealth:
+    """Facts about the file for ``cleansession --status``; never moves or changes it."""
+    base = {"kind": store.kind, "location": store.location}
+    try:
+        st = os.lstat(store.path)
+    except FileNotFoundError:
+        return StoreHealth(**base, exists=False, state=_EMPTY)
+    except OSError as exc:
+        return StoreHealth(
+            **base,
+            exists=False,
+            readable=False,
+            valid_json=False,
+            problem=f"unreadable ({_reason(exc)})",
+        )
+    size, mode = st.st_size, stat.S_IMODE(st.st_mode)
+    facts = {**base, "exists": True, "size": size, "mode": mode}
+    kind = not_regular(st.st_mode)
+    if kind is not None:
+        problem = "it is a directory" if stat.S_ISDIR(st.st_mode) else f"it is {kind}"
+        if not stat.S_ISDIR(st.st_mode):
+            problem += "; a session file must be a regular file"
+        return StoreHealth(**facts, readable=False, valid_json=False, problem=problem)
+    warnings: tuple[str, ...] = ()
+    if mode & 0o077:
+        warnings = (f"mode {mode:04o} lets other users read it; expected 0600",)
+    try:
+        raw, _ = store._read_bytes()
+    except (OSError, SessionStoreError) as exc:
+        reason = _reason(exc) if isinstance(exc, OSError) else str(exc)
+        return StoreHealth(
+            **facts,
+            readable=False,
+            valid_json=False,
+            problem=f"unreadable ({reason})",
+            warnings=warnings,
+        )
+    try:
+        state = parse_session_bytes(raw)
+    except _CorruptFile as exc:
+        valid_json = True
         try:
-            st = os.lstat(self.path)
-        except FileNotFoundError:
-            return StoreHealth(**base, exists=False, state=_EMPTY)
-        except OSError as exc:
-            return StoreHealth(
-                **base,
-                exists=False,
-                readable=False,
-                valid_json=False,
-                problem=f"unreadable ({_reason(exc)})",
-            )
-        size, mode = st.st_size, stat.S_IMODE(st.st_mode)
-        facts = {**base, "exists": True, "size": size, "mode": mode}
-        kind = not_regular(st.st_mode)
-        if kind is not None:
-            problem = "it is a directory" if stat.S_ISDIR(st.st_mode) else f"it is {kind}"
-            if not stat.S_ISDIR(st.st_mode):
-                problem += "; a session file must be a regular file"
-            return StoreHealth(**facts, readable=False, valid_json=False, problem=problem)
-        warnings: tuple[str, ...] = ()
-        if mode & 0o077:
-            warnings = (f"mode {mode:04o} lets other users read it; expected 0600",)
-        try:
-            raw, _ = self._read_bytes()
-        except (OSError, SessionStoreError) as exc:
-            reason = _reason(exc) if isinstance(exc, OSError) else str(exc)
-            return StoreHealth(
-                **facts,
-                readable=False,
-                valid_json=False,
-                problem=f"unreadable ({reason})",
-                warnings=warnings,
-            )
-        try:
-            state = parse_session_bytes(raw)
-        except _CorruptFile as exc:
-            valid_json = True
-            try:
-                decode_session_json(raw.decode("utf-8"))
-            except ValueError:  # UnicodeDecodeError is one
-                valid_json = False
-            return StoreHealth(
-                **facts, valid_json=valid_json, problem=f"corrupt: {exc}", warnings=warnings
-            )
-        return StoreHealth(**facts, state=state, warnings=warnings)
+            decode_session_json(raw.decode("utf-8"))
+        except ValueError:  # UnicodeDecodeError is one
+            valid_json = False
+        return StoreHealth(
+            **facts, valid_json=valid_json, problem=f"corrupt: {exc}", warnings=warnings
+        )
+    return StoreHealth(**facts, state=state, warnings=warnings)
+
+
+def _fsync_folder(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
