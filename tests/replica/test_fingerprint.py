@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from cwo_scrapy.replica.fingerprint import refusal
-from cwo_scrapy.replica.powclient import browser_report, verify_body
 from cwo_scrapy.replica.harness import ReplicaProcess, fetch
+from cwo_scrapy.replica.powclient import browser_report, verify_body
 
 Factory = Callable[..., ReplicaProcess]
 
