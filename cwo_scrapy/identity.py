@@ -285,7 +285,9 @@ class DesktopChromeProvider:
 
     def __init__(self, settings: BaseSettings) -> None:
         self.settings = settings
-        resolver = str(settings.get("CWO_CAPTCHA_RESOLVER") or "browser").strip().lower()
+        from cwo_scrapy.resolvers import resolver_setting  # CWO_SESSION_RESOLVER or its old name
+
+        resolver = resolver_setting(settings).lower()
         local = local_chrome_major(settings.get("CWO_BROWSER_EXECUTABLE") or None)
         self.major = local or DEFAULT_CHROME_MAJOR
         self.skew = 0 if resolver == "browser" else MAX_SKEW

@@ -33,7 +33,8 @@ if TYPE_CHECKING:
 
 __all__ = ["JarSync", "host_only_domain"]
 
-logger = logging.getLogger(__name__)
+# The session middleware's logger: its lines keep the name users filter on.
+logger = logging.getLogger("cwo_scrapy.middleware")
 
 _SET_COOKIE = b"Set-Cookie"
 _TOKEN_NAME = TOKEN_COOKIE.encode()

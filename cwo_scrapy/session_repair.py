@@ -43,7 +43,8 @@ if TYPE_CHECKING:
 
 __all__ = ["INIT_META", "HourlyCap", "SessionRepair", "page_url_for"]
 
-logger = logging.getLogger(__name__)
+# The session middleware's logger: its lines keep the name users filter on.
+logger = logging.getLogger("cwo_scrapy.middleware")
 
 INIT_META = "_cwo_session_init"  # marks the session-init request the repair sends itself
 HOUR = 3600.0

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
+
+# session_crawl (the middleware tests' probe spider, also run as a script) lives in
+# tests/middleware; these crawl tests import it by the same name.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "middleware"))
 from scrapy.utils.defer import deferred_f_from_coro_f
 from session_crawl import (
     crawl_settings,

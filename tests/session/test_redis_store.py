@@ -1,5 +1,7 @@
 """The Redis session store keeps the JSON store's contract across processes and machines."""
 
+# ruff: noqa: F811  (the imported redis fixtures are test arguments of the same name)
+
 from __future__ import annotations
 
 import json
@@ -18,7 +20,9 @@ import pytest
 from cwo_scrapy.session import SessionFileError, open_store
 from cwo_scrapy.session.redis_store import RedisSessionStore, SessionStoreError, mask_url
 from cwo_scrapy.session.state import SessionState
-from tests.cluster.conftest import RedisServer
+
+# The cluster tests' private redis-server fixtures (imported: pytest finds them by name).
+from tests.cluster.conftest import RedisServer, dead_redis_url, redis_server  # noqa: F401
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "tok-" + "x" * 40
