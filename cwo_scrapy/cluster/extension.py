@@ -41,6 +41,7 @@ logger = logging.getLogger(__name__)
 PUBLISHED_STATS = (
     "item_scraped_count",
     "response_received_count",
+    "cwo/vehicles_discovered",
     "cwo/vehicles_done",
     "cwo_session/resolutions",
     "cwo_session/adopted_tokens",
@@ -48,6 +49,7 @@ PUBLISHED_STATS = (
     "cwo_cluster/requests_popped",
     "cwo_cluster/requeued",
     "cwo_cluster/pushes_deferred",
+    "cwo_cluster/orphans_requeued",
 )
 
 
@@ -101,8 +103,14 @@ class ClusterExtension:
             scheduler.queue.ack_finished(force=reason == "finished")
             coord.heartbeat(self._published())
             if reason == "finished" and self._drained_since is not None:
-                coord.mark_finished({"worker": scheduler.config.worker_id})
-            requeued = coord.deregister(requeue=reason != "finished")
+                scheduler.requeue_orphans()
+                if not coord.mark_finished({"worker": scheduler.config.worker_id}):
+                    logger.error(
+                        "Cluster: requests were queued while this worker closed; the crawl "
+                        "is not marked finished (another worker, or the next run, takes them)"
+                    )
+            # Every lease still held goes back: an unrun request is never deleted.
+            requeued = coord.deregister(requeue=True)
         except redis.RedisError as exc:
             logger.error("Cluster: could not leave the crawl cleanly: %s", one_line(exc))
             return
@@ -194,10 +202,13 @@ class ClusterExtension:
         scheduler = self._active()
         if scheduler is None:
             return
-        self._set_idle(True)
         if scheduler.pending:
-            raise DontCloseSpider  # requests wait for Redis to come back
+            # Requests wait for Redis to come back: stay busy, or another worker could see
+            # the crawl drained and finish it before they are queued.
+            raise DontCloseSpider
+        self._set_idle(True)
         try:
+            scheduler.requeue_orphans()
             status = scheduler.coord.status()
         except redis.RedisError as exc:
             scheduler.queue.health.failed(exc)
@@ -217,8 +228,8 @@ class ClusterExtension:
         scheduler = self._active()
         if scheduler is None or self._busy is (not idle):
             return
-        try:
-            scheduler.coord.set_busy(not idle)
+        try:  # with the counters: a worker seen idle has published its final ones
+            scheduler.coord.heartbeat(self._published(), busy=not idle)
         except redis.RedisError as exc:
             scheduler.queue.health.failed(exc)  # the next heartbeat writes it
             return

@@ -173,6 +173,24 @@ class ClusterScheduler(Scheduler):
             self._push(self.pending[0])
             self.pending.popleft()
 
+    def requeue_orphans(self) -> int:
+        """Put back the leases Redis holds for this worker but it does not know of.
+
+        A pop whose reply was lost (Redis killed after running it) leaves such a lease; the
+        worker would otherwise leave the crawl with it unrun. Raises ``RedisError``.
+        """
+        known = self.tracker.shared()
+        known.update(entry.handoff for entry in self.pending if entry.handoff is not None)
+        moved = self.coord.requeue_unknown(known)
+        if moved:
+            self.stats.inc_value("cwo_cluster/orphans_requeued", moved)
+            logger.warning(
+                "Cluster: put back %d request(s) leased to this worker that it never received "
+                "(a reply lost while Redis went away)",
+                moved,
+            )
+        return moved
+
     def _push(self, entry: _Pending) -> bool:
         request = entry.request
         fingerprint = "" if request.dont_filter else self.df.request_fingerprint(request)

@@ -179,3 +179,44 @@ def test_a_child_pushed_while_redis_is_down_waits_and_its_parent_stays_leased(
     client = durable_redis.client()
     assert client.zcard(scheduler.coord.queue_key) == 1  # the child
     assert client.hlen(scheduler.coord.inflight_key) == 1  # the parent, until acknowledged
+
+
+def test_a_request_popped_as_redis_dies_is_run_or_put_back_never_lost(
+    durable_redis: RedisServer,
+) -> None:
+    """Redis killed after the pop ran but before it answered (AOF: the pop survives).
+
+    The worker asks again and gets that request; a worker that leaves instead puts it back.
+    """
+    from cwo_scrapy.cluster.scheduler import ClusterScheduler
+
+    crawler = get_crawler(_Spider, {"CWO_CLUSTER_CRAWL_ID": "k", "REDIS_URL": durable_redis.url})
+    crawler.spider = spider = _Spider.from_crawler(crawler)
+    scheduler = ClusterScheduler.from_crawler(crawler)
+    scheduler.open(spider)
+    assert scheduler.enqueue_request(_store_request(spider))
+    coord = scheduler.coord
+    real_pop = coord._pop
+
+    def pop_then_die(*args: Any, **kwargs: Any) -> Any:
+        real_pop(*args, **kwargs)  # Redis ran it (and fsynced it) ...
+        durable_redis.kill()  # ... and died before the reply reached the worker
+        raise redis.ConnectionError("Connection closed by server.")
+
+    coord._pop = pop_then_die  # type: ignore[method-assign]
+    assert scheduler.next_request() is None  # Redis unreachable
+    coord._pop = real_pop  # type: ignore[method-assign]
+    durable_redis.restart()
+    client = durable_redis.client()
+    assert client.zcard(coord.queue_key) == 0  # the pop was persisted: leased, not queued
+    assert client.hlen(coord.inflight_key) == 1
+    # A worker that was about to leave puts it back ...
+    assert scheduler.requeue_orphans() == 1
+    assert client.zcard(coord.queue_key) == 1
+    assert client.hlen(coord.inflight_key) == 0
+    # ... and one that asks again gets it.
+    request = scheduler.next_request()
+    assert request is not None
+    assert request.url == "http://127.0.0.1/store/wheels?x=1"
+    assert scheduler.requeue_orphans() == 0  # known now: not put back twice
+    assert client.hlen(coord.inflight_key) == 1
