@@ -367,6 +367,15 @@ class Coordinator:
         )
         return bool(done)
 
+    def published_stats(self) -> dict[str, dict[str, Any]]:
+        """Each worker's last published counters (``stats:<worker>``), by worker."""
+        out: dict[str, dict[str, Any]] = {}
+        for worker in self.members():
+            raw = self.client.get(self.base + f"stats:{worker}")
+            if raw:
+                out[worker] = json.loads(raw)
+        return out
+
     def members(self) -> list[str]:
         """Every worker that joined this crawl (registered now or ever)."""
         names = self.client.smembers(self.members_key) | set(self.client.hkeys(self.workers_key))
@@ -403,11 +412,7 @@ class Coordinator:
                 "busy": (busy.get(name) in (b"1", "1")),
                 "inflight": int(self.client.hlen(self.inflight_key_of(w))),
             }
-        stats: dict[str, Any] = {}
-        for worker in self.members():
-            raw = self.client.get(self.base + f"stats:{worker}")
-            if raw:
-                stats[worker] = json.loads(raw)
+        stats = self.published_stats()
         meta = {
             (k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)
             for k, v in self.client.hgetall(self.meta_key).items()

@@ -22,11 +22,11 @@ from typing import TYPE_CHECKING, Any
 
 import redis
 from scrapy import signals
-from scrapy.exceptions import DontCloseSpider
+from scrapy.exceptions import CloseSpider, DontCloseSpider
 from twisted.internet.task import LoopingCall
 
 from cwo_scrapy.cluster.outage import one_line
-from cwo_scrapy.cluster.scheduler import REASON_UNREACHABLE, ClusterScheduler
+from cwo_scrapy.cluster.scheduler import REASON_UNREACHABLE, VEHICLES_QUEUED, ClusterScheduler
 from cwo_scrapy.cluster.tracker import LEASE_KEY
 
 if TYPE_CHECKING:
@@ -50,7 +50,24 @@ PUBLISHED_STATS = (
     "cwo_cluster/requeued",
     "cwo_cluster/pushes_deferred",
     "cwo_cluster/orphans_requeued",
+    VEHICLES_QUEUED,
 )
+#: Close reason when the drained cluster finished fewer vehicles than it queued (as the
+#: spiders' own ``incomplete``: exit code 1).
+REASON_INCOMPLETE = "incomplete"
+VEHICLES_DONE = "cwo/vehicles_done"
+
+
+def vehicle_totals(published: dict[str, dict[str, Any]]) -> tuple[int, int]:
+    """(vehicles queued, vehicles done) summed over every worker of the crawl.
+
+    Each worker sees only its own counters: one queues a vehicle that another finishes. A
+    vehicle is queued once in the cluster (shared duplicate filter); a requeued lease may
+    finish one twice, so only ``done < queued`` proves vehicles missing.
+    """
+    queued = sum(int(stats.get(VEHICLES_QUEUED, 0) or 0) for stats in published.values())
+    done = sum(int(stats.get(VEHICLES_DONE, 0) or 0) for stats in published.values())
+    return queued, done
 
 
 class ClusterExtension:
@@ -221,7 +238,33 @@ class ClusterExtension:
             self._drained_since = time.monotonic()
         if self._drained_for() < scheduler.config.idle_close:
             raise DontCloseSpider
+        self._check_complete(scheduler)
         logger.info("Cluster: crawl drained (queue empty, no worker busy); closing")
+
+    def _check_complete(self, scheduler: ClusterScheduler) -> None:
+        """Close ``incomplete`` if the cluster finished fewer vehicles than it queued.
+
+        Every worker is idle and has published its counters (going idle publishes them), so
+        the sums are final.
+        """
+        try:
+            published = scheduler.coord.published_stats()
+        except redis.RedisError as exc:
+            scheduler.queue.health.failed(exc)
+            raise DontCloseSpider from None
+        published[scheduler.config.worker_id] = self._published()  # mine, up to date
+        queued, done = vehicle_totals(published)
+        stats = self.crawler.stats
+        stats.set_value("cwo_cluster/vehicles_queued_total", queued)
+        stats.set_value("cwo_cluster/vehicles_done_total", done)
+        if done < queued:
+            logger.error(
+                "Cluster: crawl incomplete: %d of the %d vehicles queued by the workers were "
+                "never finished",
+                queued - done,
+                queued,
+            )
+            raise CloseSpider(REASON_INCOMPLETE)
 
     def _set_idle(self, idle: bool) -> None:
         self._idle = idle

@@ -290,3 +290,18 @@ def test_a_crawl_with_queued_requests_is_not_marked_finished(redis_server: Redis
     a.ack([lease])
     assert a.mark_finished({})
     assert a.finished_status()[b"status"] == b"finished"  # type: ignore[index]
+
+
+def test_vehicles_are_summed_over_the_workers_that_queued_and_finished_them(
+    redis_server: RedisServer,
+) -> None:
+    """One worker queues a vehicle, another finishes it: only the cluster's sums can tell a
+    vehicle is missing."""
+    from cwo_scrapy.cluster.extension import vehicle_totals
+
+    a, b = _worker(redis_server, "a"), _worker(redis_server, "b")
+    a.heartbeat({"cwo_cluster/vehicles_queued": 3, "cwo/vehicles_done": 1})
+    b.heartbeat({"cwo_cluster/vehicles_queued": 0, "cwo/vehicles_done": 1})
+    assert vehicle_totals(a.published_stats()) == (3, 2)  # one vehicle never finished
+    b.heartbeat({"cwo_cluster/vehicles_queued": 0, "cwo/vehicles_done": 2})
+    assert vehicle_totals(b.published_stats()) == (3, 3)

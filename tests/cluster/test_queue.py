@@ -220,3 +220,60 @@ def test_a_request_popped_as_redis_dies_is_run_or_put_back_never_lost(
     assert request.url == "http://127.0.0.1/store/wheels?x=1"
     assert scheduler.requeue_orphans() == 0  # known now: not put back twice
     assert client.hlen(coord.inflight_key) == 1
+
+
+def test_a_vehicle_request_is_counted_once_for_the_cluster_however_often_it_is_yielded(
+    redis_server: RedisServer,
+) -> None:
+    """A listing re-run after a requeue yields its vehicles again: they are not counted twice,
+    so the cluster's completeness check compares finished vehicles with real ones."""
+    from cwo_scrapy.cluster.scheduler import VEHICLES_QUEUED, ClusterScheduler
+
+    def scheduler() -> ClusterScheduler:
+        settings = {"CWO_CLUSTER_CRAWL_ID": "v", "REDIS_URL": redis_server.url}
+        crawler = get_crawler(_Spider, settings)
+        crawler.stats.open_spider()
+        crawler.spider = spider = _Spider.from_crawler(crawler)
+        instance = ClusterScheduler.from_crawler(crawler)
+        instance.open(spider)
+        return instance
+
+    def vehicle() -> scrapy.Request:
+        return scrapy.Request("http://127.0.0.1/vehicle/1", meta={"cwo_level": "vehicle"})
+
+    first, second = scheduler(), scheduler()
+    assert first.enqueue_request(vehicle())
+    assert not second.enqueue_request(vehicle())  # the other worker's re-run: a duplicate
+    assert first.enqueue_request(scrapy.Request("http://127.0.0.1/trims/1"))
+    assert first.stats.get_value(VEHICLES_QUEUED) == 1
+    assert second.stats.get_value(VEHICLES_QUEUED) is None
+
+
+def test_a_drained_cluster_missing_a_vehicle_closes_incomplete_not_finished(
+    redis_server: RedisServer,
+) -> None:
+    """Exit code 1, not 0: the workers together finished fewer vehicles than they queued."""
+    from scrapy.exceptions import CloseSpider
+
+    from cwo_scrapy.cluster.coordinator import Coordinator
+    from cwo_scrapy.cluster.extension import ClusterExtension
+    from cwo_scrapy.cluster.scheduler import VEHICLES_QUEUED, ClusterScheduler
+
+    settings = {"CWO_CLUSTER_CRAWL_ID": "i", "REDIS_URL": redis_server.url}
+    crawler = get_crawler(_Spider, {**settings, "CWO_CLUSTER_WORKER_ID": "me"})
+    crawler.stats.open_spider()
+    crawler.spider = spider = _Spider.from_crawler(crawler)
+    scheduler = ClusterScheduler.from_crawler(crawler)
+    scheduler.open(spider)
+    extension = ClusterExtension(crawler)
+    extension.scheduler = scheduler
+    other = Coordinator(redis.Redis.from_url(redis_server.url), "i", "other")
+    other.register({"host": "test"})
+    other.heartbeat({VEHICLES_QUEUED: 2, "cwo/vehicles_done": 1})
+    crawler.stats.set_value("cwo/vehicles_done", 1)
+    extension._check_complete(scheduler)  # 2 queued, 2 done: finished
+    assert crawler.stats.get_value("cwo_cluster/vehicles_done_total") == 2
+    crawler.stats.set_value("cwo/vehicles_done", 0)
+    with pytest.raises(CloseSpider) as closed:
+        extension._check_complete(scheduler)
+    assert closed.value.reason == "incomplete"
