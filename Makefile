@@ -14,6 +14,9 @@ $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -r requirements-dev.txt
+	@# Scrapy's cookie middleware asks tldextract for the Public Suffix List on first use; offline
+	@# that logs a traceback into the first crawl. One look-up now caches the bundled snapshot.
+	@$(BIN)/python -c "from tldextract import TLDExtract; TLDExtract(include_psl_private_domains=True)('example.com')" >/dev/null 2>&1 || true
 	@touch $(STAMP)
 
 # Debian's chromium (the browser resolver), redis-server (cluster mode), tinyproxy (proxy

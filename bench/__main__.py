@@ -4,8 +4,9 @@
     python -m bench --quick               # small slices and counts: proves the machinery works
     python -m bench --only overhead,scale # a subset; other keys of latest.json are kept
     python -m bench --scale-vehicles 5000 # scale benchmark on -a limit=5000
-    python -m bench --reliability         # also the reliability suite with full counts and
-                                          # the items after a Redis restart (redis_restart.py)
+    python -m bench --reliability         # also the reliability suite with full counts, the
+                                          # items after a Redis restart (redis_restart.py) and
+                                          # the requests of a resume after kill -9 (resume.py)
 
 Benchmarks: overhead, ceiling, stampede, writes, scale, replica, dedup, resolution (and
 reliability).
@@ -33,6 +34,7 @@ from bench import (
     reliability,
     replica_throughput,
     resolution,
+    resume,
     scale,
     stampede,
     store_writes,
@@ -50,7 +52,7 @@ BENCHMARKS = (
     "dedup",
     "resolution",
 )
-ALL = (*BENCHMARKS, "reliability")
+ALL = (*BENCHMARKS, "reliability", "resume")
 
 
 def _parse_only(value: str) -> list[str]:
@@ -127,7 +129,9 @@ def runners(args: argparse.Namespace) -> dict[str, Callable[[], dict[str, Any]]]
             **reliability.run(full=args.reliability or not quick),
             **disk_full.run(),  # items reported vs whole lines when the feed's disk fills up
             **redis_restart.run(quick=not (args.reliability or not quick)),
+            **resume.run(quick=not (args.reliability or not quick)),  # requests after kill -9
         },
+        "resume": lambda: resume.run(quick=quick),  # also part of reliability
     }
 
 

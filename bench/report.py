@@ -190,6 +190,23 @@ ROWS: list[Row] = [
         "all, or a non-zero exit",
         _check(lambda d: d["redis_restart"]["ok"]),
     ),
+    (
+        "Resume after kill -9: requests resumed / full run",
+        lambda d: (
+            f"{d['resume']['resume_requests']} / {d['resume']['full_requests']} "
+            f"({d['resume']['resume_store_pages']} store pages for "
+            f"{d['resume']['missing_at_resume']} missing items)"
+            if d.get("resume")
+            else None
+        ),
+        "only the missing pages; output = truth",
+        _check(
+            lambda d: (
+                d["resume"]["resume_store_pages"] == d["resume"]["missing_at_resume"]
+                and d["resume"]["comparison"]["equal"]
+            )
+        ),
+    ),
 ]
 
 

@@ -8,7 +8,11 @@ opens before the spider does. Closing through here gives all of them the same gu
 - its one-line message is what ``scrapy crawl`` prints on exit (it must hold no secret);
 - closing is scheduled on the engine, never raised, so an errback does not also log the original
   download error with a traceback, and a close asked for before the spider opened waits for
-  ``spider_opened`` instead of racing the other components' start-up.
+  ``spider_opened`` instead of racing the other components' start-up;
+- except from a ``spider_idle`` handler (``idle=True``): there the close is Scrapy's own
+  ``CloseSpider`` raised from the handler, so another handler's ``DontCloseSpider`` still keeps
+  the spider open (a cluster worker waits for the other workers), and nothing is latched: the
+  handler asks again on the next idle signal, and a later non-idle close can still win.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from typing import TYPE_CHECKING
 from weakref import WeakKeyDictionary
 
 from scrapy import signals
+from scrapy.exceptions import CloseSpider
 from scrapy.utils.defer import deferred_from_coro
 
 if TYPE_CHECKING:
@@ -35,12 +40,23 @@ class _Close:
 
 
 _closes: WeakKeyDictionary[Crawler, _Close] = WeakKeyDictionary()
+_idle_closes: WeakKeyDictionary[Crawler, _Close] = WeakKeyDictionary()
 
 
-def close_crawl(crawler: Crawler, reason: str, message: str) -> bool:
-    """Close the crawl with ``reason`` and ``message``; False when a close was already asked for."""
+def close_crawl(crawler: Crawler, reason: str, message: str, *, idle: bool = False) -> bool:
+    """Close the crawl with ``reason`` and ``message``; False when a close was already asked for.
+
+    With ``idle=True`` (only from a ``spider_idle`` handler) it raises ``CloseSpider(reason)``
+    instead of returning True; see the module docstring.
+    """
     if crawler in _closes:
         return False
+    if idle:
+        previous = _idle_closes.get(crawler)
+        if previous is None or previous.message != message:
+            logger.error("Closing the crawl when idle (%s): %s", reason, message)
+        _idle_closes[crawler] = _Close(reason, message)
+        raise CloseSpider(reason)
     _closes[crawler] = _Close(reason, message)
     logger.error("Closing the crawl (%s): %s", reason, message)
     if _opened(crawler):
@@ -62,7 +78,7 @@ def close_reason(crawler: Crawler) -> str | None:
 
 def close_message(crawler: Crawler) -> str | None:
     """The one-line message of the close a component asked for, or None."""
-    close = _closes.get(crawler)
+    close = _closes.get(crawler) or _idle_closes.get(crawler)
     return close.message if close else None
 
 

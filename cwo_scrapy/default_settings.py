@@ -113,4 +113,5 @@ EXTENSIONS = {
     "cwo_scrapy.jobdir.JobdirGuard": 0,  # JOBDIR left by a killed run: start over safely
     "cwo_scrapy.gctune.GcTuning": 0,  # fewer GC passes: flat per-request cost (measured)
     "cwo_scrapy.cookiesdebug.CookiesDebugWarning": 0,  # COOKIES_DEBUG logs tokens: say so
+    "cwo_scrapy.completeness.Completeness": 0,  # idle: incomplete / bad_argument closes
 }

@@ -20,7 +20,8 @@ from typing import Any, ClassVar
 import scrapy
 from scrapy.spidermiddlewares.httperror import HttpError
 
-from cwo_scrapy.cascade import OPTION_KINDS, CascadeSpider, _match
+from cwo_scrapy.cascade import CascadeSpider, _match
+from cwo_scrapy.options import OPTION_KINDS
 from cwo_scrapy.parsing import (
     ParseError,
     VehicleRecord,
@@ -87,6 +88,8 @@ class FieldCheckSpider(CascadeSpider):
     name = "fieldcheck"
     allowed_arguments: ClassVar[frozenset[str]] = frozenset({"year", "make", "model"})
     custom_settings: ClassVar[dict[str, Any]] = {"FEEDS": {}}
+    # The walk ends when its last request is answered; no ``incomplete`` verdict.
+    completeness_checks = False
 
     def apply_arguments(self, parsed: dict[str, Any]) -> None:
         self.rows: dict[str, Row] = {kind: Row(kind) for kind in KINDS}
@@ -156,9 +159,6 @@ class FieldCheckSpider(CascadeSpider):
         if found is None:
             raise ParseError(f"{kind}: {wanted!r} is not in the site's list of {len(names)}")
         return found
-
-    def _on_idle(self, spider: scrapy.Spider) -> None:
-        """The walk ends when its last request is answered; no ``incomplete`` verdict."""
 
     # -- the walk -----------------------------------------------------------------------------
     def check_years(self, response: scrapy.http.Response) -> Iterable[Any]:

@@ -10,7 +10,9 @@ This extension marks a running crawl in its job directory and removes the mark o
 close (a finished crawl, or Ctrl-C's graceful shutdown). A crawl that finds the mark left
 behind moves those two files aside (``*.unclean-<UTC time>``) with a warning and starts the
 crawl over; the duplicate guard (seeded from the appended feed) keeps items already written
-from being written again. Nothing is lost, at the cost of re-fetching.
+from being written again, and the spiders do not fetch again the store pages and fitment vehicle
+records whose items it holds (``CascadeSpider.in_output``). Nothing is lost, and only the
+cascade's lists and the missing items are fetched again.
 """
 
 from __future__ import annotations

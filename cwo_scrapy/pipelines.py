@@ -24,6 +24,7 @@ import types
 import typing
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union
+from weakref import WeakKeyDictionary
 
 from scrapy.exceptions import DropItem
 from scrapy.exporters import JsonLinesItemExporter
@@ -179,8 +180,39 @@ class SeenIdentities:
         self.count += 1
         return True
 
+    def has(self, cls: type, values: tuple[Any, ...]) -> bool:
+        """Was this identity recorded? (Read-only twin of :meth:`add`.)"""
+        n = len(self.VEHICLE_FIELDS)
+        bit = self._combos.get(values[n:])
+        if bit is None:
+            return False
+        return bool(self._masks.get(_digest(cls, values[:n]), 0) >> bit & 1)
+
+    def missing(
+        self, cls: type, vehicle: tuple[Any, ...], combos: list[tuple[Any, ...]]
+    ) -> list[tuple[Any, ...]]:
+        """The ``combos`` of one vehicle not recorded (one digest for all of them)."""
+        mask = self._masks.get(_digest(cls, vehicle), 0)
+        if not mask:
+            return combos
+        bits = self._combos
+        return [c for c in combos if (bit := bits.get(c)) is None or not mask >> bit & 1]
+
     def __len__(self) -> int:
         return self.count
+
+
+#: The guard's identities of crawls that append to a feed which already holds items.
+_in_output: WeakKeyDictionary[Crawler, SeenIdentities] = WeakKeyDictionary()
+
+
+def items_in_output(crawler: Crawler) -> SeenIdentities | None:
+    """Identities already in the feed this crawl appends to; None when it held none.
+
+    The spiders skip the requests whose items are all in there (a cheap resume after
+    ``kill -9``); ask after the item pipelines opened (from ``start()`` on).
+    """
+    return _in_output.get(crawler)
 
 
 class DuplicateGuardPipeline:
@@ -207,6 +239,7 @@ class DuplicateGuardPipeline:
             if fmt in READABLE_FORMATS
         )
         if preloaded:
+            _in_output[self.crawler] = self.seen
             self.crawler.stats.set_value("cwo/items_already_in_feed", preloaded)
             logger.info("Duplicate guard: %d item(s) already in the appended feed", preloaded)
 

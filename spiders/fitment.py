@@ -65,6 +65,11 @@ class FitmentSpider(CascadeSpider, Args[FitmentParams]):
 
     name = "fitment"
     default_feed = "fitment.jsonl"  # under CWO_DATA_DIR when no feed is configured
+    # A vehicle is counted done where its item is made: the cluster's sums are exact.
+    cluster_vehicle_check = True
+
+    def vehicle_in_output(self, key: tuple[int, str, str, str, str]) -> bool:
+        return self.in_output is not None and self.in_output.has(FitmentItem, key)
 
     def vehicle_ready(self, vehicle: VehicleRecord, options: OptionLists) -> Iterable[Any]:
         yield fitment_item(vehicle, options)

@@ -134,10 +134,14 @@ class WheelSizeSpider(CascadeSpider, Args[WheelSizeParams]):
 
     def _store_requests(self, v: VehicleRecord) -> Iterable[scrapy.Request]:
         if v.vehicle_type not in self._combos_by_type:
-            lists, _ = self.options_for(v)
+            lists, _ = self.options.options_for(v)
             assert lists is not None
             self._combos_by_type[v.vehicle_type] = self.combinations(v.vehicle_type, lists)
         combos = self._combos_by_type[v.vehicle_type]
+        if self.in_output is not None:  # a resumed crawl: pages whose items are written
+            todo = self.in_output.missing(WheelSizeItem, vehicle_key(v), combos)
+            self.inc("wheel_size/store_pages_skipped", len(combos) - len(todo))
+            combos = todo
         if not combos:
             self.vehicle_done()
             return
@@ -198,7 +202,7 @@ class WheelSizeSpider(CascadeSpider, Args[WheelSizeParams]):
         self._combo_finished(vehicle)
 
     def on_store_failure(self, request: scrapy.Request, what: str) -> Iterable[Any]:
-        self._failures += 1
+        self.count_failure()
         self.inc(f"wheel_size/store_failed/{what}")
         self._combo_finished(request.cb_kwargs["vehicle"])
         return ()

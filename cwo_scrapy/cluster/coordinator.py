@@ -10,15 +10,17 @@ Keys, all under ``<prefix>:<crawl id>`` (``prefix`` defaults to ``cwo:cluster``)
 - ``dupefilter``: set of request fingerprints (scrapy-redis ``RFPDupeFilter``);
 - ``inflight:<worker>``: hash ``id -> "<score>:<request>"``: every request a worker popped and
   has not acknowledged yet. Pop and lease are one Lua script, so a request is always either in
-  the queue or leased to exactly one worker; a killed worker's leases go back to the queue;
+  the queue or leased to exactly one worker; a killed worker's leases go back to the queue.
+  The worker chooses the lease id and asks again with the same id until a pop answers, so a
+  pop whose reply was lost (Redis killed after running it) returns the same request;
 - ``workers`` (hash worker -> JSON info), ``busy`` (hash worker -> 0/1), ``alive:<worker>``
   (string with a TTL refreshed by the worker's heartbeat: when it lapses, the worker is dead);
 - ``seed``: hash ``owner``/``state`` (``running``/``done``): only one worker runs ``start()``;
 - ``meta``: hash ``status`` (``running``/``finished``), timestamps; ``stats:<worker>``: the
   worker's published counters (progress and the end-of-crawl sums);
-- ``seq``: counter for lease ids; ``members``: set of every worker that ever joined, so that
-  ``reset`` deletes exactly this crawl's keys (no ``SCAN`` pattern: crawl ``a`` must not
-  match crawl ``a:b``, nor ``*`` every crawl).
+- ``seq``: lease-id counter of earlier versions (``reset`` still deletes it); ``members``:
+  set of every worker that ever joined, so that ``reset`` deletes exactly this crawl's keys
+  (no ``SCAN`` pattern: crawl ``a`` must not match crawl ``a:b``, nor ``*`` every crawl).
 
 Only standalone Redis (or a Sentinel-managed primary) is supported: the scripts touch keys
 they compute from the worker list, which Redis Cluster forbids.
@@ -29,6 +31,7 @@ from __future__ import annotations
 import json
 import socket
 import time
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,15 +39,55 @@ import redis
 
 DEFAULT_PREFIX = "cwo:cluster"
 
-# KEYS: queue, inflight, busy, seq   ARGV: worker
+# Pop the best request and lease it under the id the worker chose. If that id is already
+# leased, return its request instead of popping another: a worker whose pop reply was lost
+# (Redis killed after the script ran, or a connection reset) asks again with the same id and
+# gets the same request back, so no request is stranded in its in-flight hash.
+# KEYS: queue, inflight, busy   ARGV: worker, lease id
 _POP = """
+local held = redis.call('HGET', KEYS[2], ARGV[2])
+if held then
+  local sep = string.find(held, ':', 1, true)
+  return {ARGV[2], string.sub(held, sep + 1)}
+end
 local r = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
 if #r == 0 then return false end
 redis.call('ZREM', KEYS[1], r[1])
-local id = redis.call('INCR', KEYS[4])
-redis.call('HSET', KEYS[2], id, r[2] .. ':' .. r[1])
+redis.call('HSET', KEYS[2], ARGV[2], r[2] .. ':' .. r[1])
 redis.call('HSET', KEYS[3], ARGV[1], '1')
-return {tostring(id), r[1]}
+return {ARGV[2], r[1]}
+"""
+
+# Requeue this worker's leases that it does not know of (``ARGV``: the leases it holds): a
+# pop whose reply never arrived, or any lease its process lost track of. Left in place they
+# would be deleted, never run, when the worker leaves a finished crawl.
+# KEYS: inflight, queue   ARGV: known lease ids
+_REQUEUE_UNKNOWN = """
+local known = {}
+for i = 1, #ARGV do known[ARGV[i]] = true end
+local entries = redis.call('HGETALL', KEYS[1])
+local n = 0
+for i = 1, #entries, 2 do
+  if not known[entries[i]] then
+    local v = entries[i + 1]
+    local sep = string.find(v, ':', 1, true)
+    redis.call('ZADD', KEYS[2], tonumber(string.sub(v, 1, sep - 1)), string.sub(v, sep + 1))
+    redis.call('HDEL', KEYS[1], entries[i])
+    n = n + 1
+  end
+end
+return n
+"""
+
+# Mark the crawl finished only if its queue is empty, in one step: a request queued after
+# the worker last saw the crawl drained must not be deleted with the queue.
+# KEYS: queue, meta, dupefilter   ARGV: finished_at, worker, summary
+_FINISH = """
+if redis.call('ZCARD', KEYS[1]) > 0 then return 0 end
+redis.call('HSET', KEYS[2], 'status', 'finished', 'finished_at', ARGV[1],
+           'finished_by', ARGV[2], 'summary', ARGV[3])
+redis.call('DEL', KEYS[3], KEYS[1])
+return 1
 """
 
 # Queue a request unless its fingerprint was seen; optionally drop the lease it replaces.
@@ -191,7 +234,13 @@ class Coordinator:
         self._requeue = client.register_script(_REQUEUE)
         self._status = client.register_script(_REAP_AND_STATUS)
         self._claim = client.register_script(_CLAIM_SEED)
+        self._requeue_unknown = client.register_script(_REQUEUE_UNKNOWN)
+        self._finish = client.register_script(_FINISH)
         self._info = "{}"
+        # Lease ids are chosen here, so that a pop can be asked again with the same id.
+        self._run = uuid.uuid4().hex[:12]
+        self._leases = 0
+        self._pop_id: str | None = None
 
     def inflight_key_of(self, worker: str) -> str:
         return self.base + f"inflight:{worker}"
@@ -255,15 +304,31 @@ class Coordinator:
         return bool(added)
 
     def pop(self) -> tuple[str, bytes] | None:
-        """Take the best request and lease it to this worker (marks the worker busy)."""
+        """Take the best request and lease it to this worker (marks the worker busy).
+
+        Until a pop returns, the next one reuses its lease id: if Redis ran the script but
+        the reply was lost, the request comes back instead of staying leased and unknown.
+        """
+        if self._pop_id is None:
+            self._leases += 1
+            self._pop_id = f"{self._run}-{self._leases}"
         result = self._pop(
-            keys=[self.queue_key, self.inflight_key, self.busy_key, self.seq_key],
-            args=[self.worker_id],
+            keys=[self.queue_key, self.inflight_key, self.busy_key],
+            args=[self.worker_id, self._pop_id],
         )
         if not result:
             return None
+        self._pop_id = None
         lease, data = result
         return (lease.decode() if isinstance(lease, bytes) else str(lease)), data
+
+    def requeue_unknown(self, known: set[str]) -> int:
+        """Put back every lease of this worker not in ``known``; returns how many."""
+        moved = int(
+            self._requeue_unknown(keys=[self.inflight_key, self.queue_key], args=sorted(known))
+        )
+        self._pop_id = None  # a pop that may have run is requeued now
+        return moved
 
     def ack(self, leases: list[str]) -> None:
         if leases:
@@ -291,20 +356,25 @@ class Coordinator:
     def seed_done(self) -> None:
         self.client.hset(self.seed_key, "state", "done")
 
-    def mark_finished(self, summary: dict[str, Any]) -> None:
-        """Record the end of the crawl and drop what only a running crawl needs."""
-        pipe = self.client.pipeline(transaction=True)
-        pipe.hset(
-            self.meta_key,
-            mapping={
-                "status": "finished",
-                "finished_at": str(time.time()),
-                "finished_by": self.worker_id,
-                "summary": json.dumps(summary, default=str),
-            },
+    def mark_finished(self, summary: dict[str, Any]) -> bool:
+        """Record the end of the crawl and drop what only a running crawl needs.
+
+        False (nothing changed) if requests are queued: the crawl is not over.
+        """
+        done = self._finish(
+            keys=[self.queue_key, self.meta_key, self.dupefilter_key],
+            args=[str(time.time()), self.worker_id, json.dumps(summary, default=str)],
         )
-        pipe.delete(self.dupefilter_key, self.queue_key)
-        pipe.execute()
+        return bool(done)
+
+    def published_stats(self) -> dict[str, dict[str, Any]]:
+        """Each worker's last published counters (``stats:<worker>``), by worker."""
+        out: dict[str, dict[str, Any]] = {}
+        for worker in self.members():
+            raw = self.client.get(self.base + f"stats:{worker}")
+            if raw:
+                out[worker] = json.loads(raw)
+        return out
 
     def members(self) -> list[str]:
         """Every worker that joined this crawl (registered now or ever)."""
@@ -342,11 +412,7 @@ class Coordinator:
                 "busy": (busy.get(name) in (b"1", "1")),
                 "inflight": int(self.client.hlen(self.inflight_key_of(w))),
             }
-        stats: dict[str, Any] = {}
-        for worker in self.members():
-            raw = self.client.get(self.base + f"stats:{worker}")
-            if raw:
-                stats[worker] = json.loads(raw)
+        stats = self.published_stats()
         meta = {
             (k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)
             for k, v in self.client.hgetall(self.meta_key).items()

@@ -22,11 +22,11 @@ from typing import TYPE_CHECKING, Any
 
 import redis
 from scrapy import signals
-from scrapy.exceptions import DontCloseSpider
+from scrapy.exceptions import CloseSpider, DontCloseSpider
 from twisted.internet.task import LoopingCall
 
 from cwo_scrapy.cluster.outage import one_line
-from cwo_scrapy.cluster.scheduler import REASON_UNREACHABLE, ClusterScheduler
+from cwo_scrapy.cluster.scheduler import REASON_UNREACHABLE, VEHICLES_QUEUED, ClusterScheduler
 from cwo_scrapy.cluster.tracker import LEASE_KEY
 
 if TYPE_CHECKING:
@@ -41,6 +41,7 @@ logger = logging.getLogger(__name__)
 PUBLISHED_STATS = (
     "item_scraped_count",
     "response_received_count",
+    "cwo/vehicles_discovered",
     "cwo/vehicles_done",
     "cwo_session/resolutions",
     "cwo_session/adopted_tokens",
@@ -48,7 +49,29 @@ PUBLISHED_STATS = (
     "cwo_cluster/requests_popped",
     "cwo_cluster/requeued",
     "cwo_cluster/pushes_deferred",
+    "cwo_cluster/orphans_requeued",
+    VEHICLES_QUEUED,
 )
+#: Close reason when the drained cluster finished fewer vehicles than it queued (as the
+#: spiders' own ``incomplete``: exit code 1).
+REASON_INCOMPLETE = "incomplete"
+VEHICLES_DONE = "cwo/vehicles_done"
+#: Spider class attribute: True if ``cwo/vehicles_done`` is counted by whichever worker
+#: finishes a vehicle, so that the cluster's sums prove a vehicle missing. (``wheel_size``
+#: counts a vehicle only in the worker that scheduled all its store pages: not exact.)
+CHECK_ATTRIBUTE = "cluster_vehicle_check"
+
+
+def vehicle_totals(published: dict[str, dict[str, Any]]) -> tuple[int, int]:
+    """(vehicles queued, vehicles done) summed over every worker of the crawl.
+
+    Each worker sees only its own counters: one queues a vehicle that another finishes. A
+    vehicle is queued once in the cluster (shared duplicate filter); a requeued lease may
+    finish one twice, so only ``done < queued`` proves vehicles missing.
+    """
+    queued = sum(int(stats.get(VEHICLES_QUEUED, 0) or 0) for stats in published.values())
+    done = sum(int(stats.get(VEHICLES_DONE, 0) or 0) for stats in published.values())
+    return queued, done
 
 
 class ClusterExtension:
@@ -101,8 +124,14 @@ class ClusterExtension:
             scheduler.queue.ack_finished(force=reason == "finished")
             coord.heartbeat(self._published())
             if reason == "finished" and self._drained_since is not None:
-                coord.mark_finished({"worker": scheduler.config.worker_id})
-            requeued = coord.deregister(requeue=reason != "finished")
+                scheduler.requeue_orphans()
+                if not coord.mark_finished({"worker": scheduler.config.worker_id}):
+                    logger.error(
+                        "Cluster: requests were queued while this worker closed; the crawl "
+                        "is not marked finished (another worker, or the next run, takes them)"
+                    )
+            # Every lease still held goes back: an unrun request is never deleted.
+            requeued = coord.deregister(requeue=True)
         except redis.RedisError as exc:
             logger.error("Cluster: could not leave the crawl cleanly: %s", one_line(exc))
             return
@@ -194,10 +223,13 @@ class ClusterExtension:
         scheduler = self._active()
         if scheduler is None:
             return
-        self._set_idle(True)
         if scheduler.pending:
-            raise DontCloseSpider  # requests wait for Redis to come back
+            # Requests wait for Redis to come back: stay busy, or another worker could see
+            # the crawl drained and finish it before they are queued.
+            raise DontCloseSpider
+        self._set_idle(True)
         try:
+            scheduler.requeue_orphans()
             status = scheduler.coord.status()
         except redis.RedisError as exc:
             scheduler.queue.health.failed(exc)
@@ -210,15 +242,42 @@ class ClusterExtension:
             self._drained_since = time.monotonic()
         if self._drained_for() < scheduler.config.idle_close:
             raise DontCloseSpider
+        self._check_complete(scheduler)
         logger.info("Cluster: crawl drained (queue empty, no worker busy); closing")
+
+    def _check_complete(self, scheduler: ClusterScheduler) -> None:
+        """Close ``incomplete`` if the cluster finished fewer vehicles than it queued.
+
+        Every worker is idle and has published its counters (going idle publishes them), so
+        the sums are final. Only for spiders that count a vehicle done in the worker that
+        finishes it (``cluster_vehicle_check = True``); the others' sums are only reported.
+        """
+        try:
+            published = scheduler.coord.published_stats()
+        except redis.RedisError as exc:
+            scheduler.queue.health.failed(exc)
+            raise DontCloseSpider from None
+        published[scheduler.config.worker_id] = self._published()  # mine, up to date
+        queued, done = vehicle_totals(published)
+        stats = self.crawler.stats
+        stats.set_value("cwo_cluster/vehicles_queued_total", queued)
+        stats.set_value("cwo_cluster/vehicles_done_total", done)
+        if done < queued and getattr(self.crawler.spider, CHECK_ATTRIBUTE, False):
+            logger.error(
+                "Cluster: crawl incomplete: %d of the %d vehicles queued by the workers were "
+                "never finished",
+                queued - done,
+                queued,
+            )
+            raise CloseSpider(REASON_INCOMPLETE)
 
     def _set_idle(self, idle: bool) -> None:
         self._idle = idle
         scheduler = self._active()
         if scheduler is None or self._busy is (not idle):
             return
-        try:
-            scheduler.coord.set_busy(not idle)
+        try:  # with the counters: a worker seen idle has published its final ones
+            scheduler.coord.heartbeat(self._published(), busy=not idle)
         except redis.RedisError as exc:
             scheduler.queue.health.failed(exc)  # the next heartbeat writes it
             return

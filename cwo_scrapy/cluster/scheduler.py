@@ -56,6 +56,8 @@ REASON_UNREACHABLE = "redis_unreachable"
 REASON_FINISHED_BEFORE = "cluster_crawl_finished"
 QUEUE = "cwo_scrapy.cluster.queue.LeasingQueue"
 SERIALIZER = "cwo_scrapy.cluster.serializer"
+#: Vehicle requests this worker added to the shared queue (summed over the cluster at the end).
+VEHICLES_QUEUED = "cwo_cluster/vehicles_queued"
 
 
 class _Pending(NamedTuple):
@@ -173,15 +175,43 @@ class ClusterScheduler(Scheduler):
             self._push(self.pending[0])
             self.pending.popleft()
 
+    def requeue_orphans(self) -> int:
+        """Put back the leases Redis holds for this worker but it does not know of.
+
+        A pop whose reply was lost (Redis killed after running it) leaves such a lease; the
+        worker would otherwise leave the crawl with it unrun. Raises ``RedisError``.
+        """
+        known = self.tracker.shared()
+        known.update(entry.handoff for entry in self.pending if entry.handoff is not None)
+        moved = self.coord.requeue_unknown(known)
+        if moved:
+            self.stats.inc_value("cwo_cluster/orphans_requeued", moved)
+            logger.warning(
+                "Cluster: put back %d request(s) leased to this worker that it never received "
+                "(a reply lost while Redis went away)",
+                moved,
+            )
+        return moved
+
     def _push(self, entry: _Pending) -> bool:
         request = entry.request
         fingerprint = "" if request.dont_filter else self.df.request_fingerprint(request)
         added = self.queue.push(request, fingerprint=fingerprint, handoff=entry.handoff)
         if not added:
             self.df.log(request, self.spider)
+        elif fingerprint and _is_new_vehicle(request):
+            # Counted once in the whole cluster: the duplicate filter is shared and atomic,
+            # so a listing re-run after a requeue does not count its vehicles again.
+            self.stats.inc_value(VEHICLES_QUEUED)
         if entry.parent is not None:  # only now is the child durable (or a known duplicate)
             self.tracker.item_done(entry.parent)
         return added
+
+
+def _is_new_vehicle(request: Request) -> bool:
+    """A vehicle-record request of the spiders (``cwo_level``), not a redirected copy."""
+    meta = request.meta
+    return meta.get("cwo_level") == "vehicle" and not meta.get("redirect_urls")
 
 
 def _s(value: Any) -> str:

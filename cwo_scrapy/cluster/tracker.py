@@ -56,6 +56,11 @@ class LeaseTracker:
     def open_local(self) -> int:
         return sum(1 for lease in self._open.values() if lease.local)
 
+    def shared(self) -> set[str]:
+        """Every shared lease this worker holds: running, or finished and not acknowledged."""
+        running = {lease for lease, entry in self._open.items() if not entry.local}
+        return running | set(self.completed)
+
     @property
     def open_count(self) -> int:
         return len(self._open)

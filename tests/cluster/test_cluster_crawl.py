@@ -262,19 +262,22 @@ def _assert_no_stray_errors(cluster: Cluster, worker: str) -> None:
     assert "Traceback" not in log, log[-3000:]
 
 
+@pytest.mark.parametrize("after_items", [30, 250], ids=["early", "near-the-end"])
 def test_redis_killed_and_restarted_mid_crawl_loses_no_vehicle(
-    durable_redis: RedisServer, replica: ReplicaProcess, tmp_path: Path
+    durable_redis: RedisServer, replica: ReplicaProcess, tmp_path: Path, after_items: int
 ) -> None:
     """kill -9 of Redis (AOF, fsync always) and a restart: every vehicle, clean exits.
 
     Requests a worker cannot push while Redis is down wait in its memory, and their parent
-    request is not acknowledged before they are queued.
+    request is not acknowledged before they are queued. A request popped as Redis died (the
+    pop persisted, its reply lost) is run or put back, never dropped. Near the end of the
+    crawl, a worker holding such requests keeps the others from finishing the crawl.
     """
     cluster = Cluster(durable_redis, replica, tmp_path, "fitment", "restart")
     try:
         for name in ("w1", "w2"):
             cluster.start(name)
-        cluster.wait_for(lambda: cluster.total("item_scraped_count") >= 30)
+        cluster.wait_for(lambda: cluster.total("item_scraped_count") >= after_items)
         durable_redis.kill()
         time.sleep(3)
         durable_redis.restart()

@@ -203,3 +203,82 @@ def test_cluster_cli_masks_a_password_in_the_query_and_reports_a_bad_port(
     assert len(err.strip().splitlines()) == 1
     assert message in err
     assert "s3cretpass" not in err
+
+
+def _lose_replies(coord: Coordinator, script: str, times: int = 1) -> None:
+    """The script runs in Redis, then the worker gets a connection error instead of the reply
+    (Redis killed after running it, before answering)."""
+    real = getattr(coord, script)
+    left = [times]
+
+    def run(*args: object, **kwargs: object) -> object:
+        result = real(*args, **kwargs)
+        if left[0] > 0:
+            left[0] -= 1
+            raise redis.ConnectionError("Connection closed by server.")
+        return result
+
+    setattr(coord, script, run)
+
+
+def test_a_pop_whose_reply_was_lost_returns_the_same_request_when_asked_again(
+    redis_server: RedisServer,
+) -> None:
+    """No request is stranded leased to a worker that never received it."""
+    a = _worker(redis_server, "a")
+    a.push(b"first", 5, fingerprint="f1")
+    a.push(b"second", 0, fingerprint="f2")
+    _lose_replies(a, "_pop")
+    with pytest.raises(redis.ConnectionError):
+        a.pop()
+    lease, data = a.pop()  # type: ignore[misc]
+    assert data == b"first"  # the request the lost reply held, not the next one
+    assert a.queued() == 1
+    assert redis_server.client().hkeys(a.inflight_key) == [lease]
+    lease2, data2 = a.pop()  # type: ignore[misc]
+    assert (data2, a.queued()) == (b"second", 0)
+    assert lease2 != lease
+
+
+def test_leases_a_worker_does_not_know_of_go_back_to_the_queue(redis_server: RedisServer) -> None:
+    """A worker about to leave puts back what Redis leased to it but it never got."""
+    a = _worker(redis_server, "a")
+    a.push(b"kept", 5, fingerprint="f1")
+    a.push(b"lost", 0, fingerprint="f2")
+    kept, _ = a.pop()  # type: ignore[misc]
+    _lose_replies(a, "_pop")
+    with pytest.raises(redis.ConnectionError):
+        a.pop()
+    assert a.queued() == 0
+    assert a.requeue_unknown({kept}) == 1
+    assert a.queued() == 1
+    assert redis_server.client().hkeys(a.inflight_key) == [kept]
+    assert a.pop()[1] == b"lost"  # type: ignore[index]
+
+
+def test_a_crawl_with_queued_requests_is_not_marked_finished(redis_server: RedisServer) -> None:
+    """A request queued after a worker last saw the crawl drained is not deleted."""
+    a = _worker(redis_server, "a")
+    a.push(b"late", 0, fingerprint="f1")
+    assert not a.mark_finished({})
+    assert a.queued() == 1
+    assert a.finished_status() == {}
+    lease, _ = a.pop()  # type: ignore[misc]
+    a.ack([lease])
+    assert a.mark_finished({})
+    assert a.finished_status()[b"status"] == b"finished"  # type: ignore[index]
+
+
+def test_vehicles_are_summed_over_the_workers_that_queued_and_finished_them(
+    redis_server: RedisServer,
+) -> None:
+    """One worker queues a vehicle, another finishes it: only the cluster's sums can tell a
+    vehicle is missing."""
+    from cwo_scrapy.cluster.extension import vehicle_totals
+
+    a, b = _worker(redis_server, "a"), _worker(redis_server, "b")
+    a.heartbeat({"cwo_cluster/vehicles_queued": 3, "cwo/vehicles_done": 1})
+    b.heartbeat({"cwo_cluster/vehicles_queued": 0, "cwo/vehicles_done": 1})
+    assert vehicle_totals(a.published_stats()) == (3, 2)  # one vehicle never finished
+    b.heartbeat({"cwo_cluster/vehicles_queued": 0, "cwo/vehicles_done": 2})
+    assert vehicle_totals(b.published_stats()) == (3, 3)

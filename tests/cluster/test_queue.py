@@ -179,3 +179,104 @@ def test_a_child_pushed_while_redis_is_down_waits_and_its_parent_stays_leased(
     client = durable_redis.client()
     assert client.zcard(scheduler.coord.queue_key) == 1  # the child
     assert client.hlen(scheduler.coord.inflight_key) == 1  # the parent, until acknowledged
+
+
+def test_a_request_popped_as_redis_dies_is_run_or_put_back_never_lost(
+    durable_redis: RedisServer,
+) -> None:
+    """Redis killed after the pop ran but before it answered (AOF: the pop survives).
+
+    The worker asks again and gets that request; a worker that leaves instead puts it back.
+    """
+    from cwo_scrapy.cluster.scheduler import ClusterScheduler
+
+    crawler = get_crawler(_Spider, {"CWO_CLUSTER_CRAWL_ID": "k", "REDIS_URL": durable_redis.url})
+    crawler.spider = spider = _Spider.from_crawler(crawler)
+    scheduler = ClusterScheduler.from_crawler(crawler)
+    scheduler.open(spider)
+    assert scheduler.enqueue_request(_store_request(spider))
+    coord = scheduler.coord
+    real_pop = coord._pop
+
+    def pop_then_die(*args: Any, **kwargs: Any) -> Any:
+        real_pop(*args, **kwargs)  # Redis ran it (and fsynced it) ...
+        durable_redis.kill()  # ... and died before the reply reached the worker
+        raise redis.ConnectionError("Connection closed by server.")
+
+    coord._pop = pop_then_die  # type: ignore[method-assign]
+    assert scheduler.next_request() is None  # Redis unreachable
+    coord._pop = real_pop  # type: ignore[method-assign]
+    durable_redis.restart()
+    client = durable_redis.client()
+    assert client.zcard(coord.queue_key) == 0  # the pop was persisted: leased, not queued
+    assert client.hlen(coord.inflight_key) == 1
+    # A worker that was about to leave puts it back ...
+    assert scheduler.requeue_orphans() == 1
+    assert client.zcard(coord.queue_key) == 1
+    assert client.hlen(coord.inflight_key) == 0
+    # ... and one that asks again gets it.
+    request = scheduler.next_request()
+    assert request is not None
+    assert request.url == "http://127.0.0.1/store/wheels?x=1"
+    assert scheduler.requeue_orphans() == 0  # known now: not put back twice
+    assert client.hlen(coord.inflight_key) == 1
+
+
+def test_a_vehicle_request_is_counted_once_for_the_cluster_however_often_it_is_yielded(
+    redis_server: RedisServer,
+) -> None:
+    """A listing re-run after a requeue yields its vehicles again: they are not counted twice,
+    so the cluster's completeness check compares finished vehicles with real ones."""
+    from cwo_scrapy.cluster.scheduler import VEHICLES_QUEUED, ClusterScheduler
+
+    def scheduler() -> ClusterScheduler:
+        settings = {"CWO_CLUSTER_CRAWL_ID": "v", "REDIS_URL": redis_server.url}
+        crawler = get_crawler(_Spider, settings)
+        crawler.stats.open_spider()
+        crawler.spider = spider = _Spider.from_crawler(crawler)
+        instance = ClusterScheduler.from_crawler(crawler)
+        instance.open(spider)
+        return instance
+
+    def vehicle() -> scrapy.Request:
+        return scrapy.Request("http://127.0.0.1/vehicle/1", meta={"cwo_level": "vehicle"})
+
+    first, second = scheduler(), scheduler()
+    assert first.enqueue_request(vehicle())
+    assert not second.enqueue_request(vehicle())  # the other worker's re-run: a duplicate
+    assert first.enqueue_request(scrapy.Request("http://127.0.0.1/trims/1"))
+    assert first.stats.get_value(VEHICLES_QUEUED) == 1
+    assert second.stats.get_value(VEHICLES_QUEUED) is None
+
+
+def test_a_drained_cluster_missing_a_vehicle_closes_incomplete_not_finished(
+    redis_server: RedisServer,
+) -> None:
+    """Exit code 1, not 0: the workers together finished fewer vehicles than they queued."""
+    from scrapy.exceptions import CloseSpider
+
+    from cwo_scrapy.cluster.coordinator import Coordinator
+    from cwo_scrapy.cluster.extension import ClusterExtension
+    from cwo_scrapy.cluster.scheduler import VEHICLES_QUEUED, ClusterScheduler
+
+    settings = {"CWO_CLUSTER_CRAWL_ID": "i", "REDIS_URL": redis_server.url}
+    crawler = get_crawler(_Spider, {**settings, "CWO_CLUSTER_WORKER_ID": "me"})
+    crawler.stats.open_spider()
+    crawler.spider = spider = _Spider.from_crawler(crawler)
+    scheduler = ClusterScheduler.from_crawler(crawler)
+    scheduler.open(spider)
+    extension = ClusterExtension(crawler)
+    extension.scheduler = scheduler
+    other = Coordinator(redis.Redis.from_url(redis_server.url), "i", "other")
+    other.register({"host": "test"})
+    other.heartbeat({VEHICLES_QUEUED: 2, "cwo/vehicles_done": 1})
+    crawler.stats.set_value("cwo/vehicles_done", 1)
+    extension._check_complete(scheduler)  # 2 queued, 2 done: finished
+    assert crawler.stats.get_value("cwo_cluster/vehicles_done_total") == 2
+    crawler.stats.set_value("cwo/vehicles_done", 0)
+    extension._check_complete(scheduler)  # a spider whose counts are not exact: reported only
+    assert crawler.stats.get_value("cwo_cluster/vehicles_done_total") == 1
+    spider.cluster_vehicle_check = True  # type: ignore[attr-defined]
+    with pytest.raises(CloseSpider) as closed:
+        extension._check_complete(scheduler)
+    assert closed.value.reason == "incomplete"

@@ -13,9 +13,10 @@ from __future__ import annotations
 import signal
 from pathlib import Path
 
-from reliability_helpers import count, line_count, report, start_crawl, wait_for
+from reliability_helpers import FULL, count, line_count, report, start_crawl, wait_for
 
 from bench.common import FITMENT_KEY, Comparison, compare, fitment_truth
+from bench.resume import measure
 
 SCOPE = {"year": 2022, "make": "Ford"}  # 236 vehicles
 
@@ -95,3 +96,31 @@ def test_sigkill_then_resume_writes_each_vehicle_once(replica_factory, tmp_path:
         signal.SIGKILL, replica_factory(waf="off"), tmp_path
     )
     assert comparison.duplicates == 0, figures
+
+
+def test_sigkill_then_resume_fetches_only_the_missing_items(
+    replica_factory, tmp_path: Path
+) -> None:
+    """kill -9 a ``combos=all`` wheel-size crawl of one make half way, run the same command
+    again appending to the feed: the resumed run fetches exactly the store pages whose items are
+    missing, and the feed ends equal to the ground truth, nothing twice."""
+    scope = (
+        {"year": 2022, "make": "Tesla", "combos": "all"}
+        if FULL
+        else {"year": 2022, "make": "Fiat", "combos": "all"}
+    )
+    rep = replica_factory(waf="off")
+    rep.control(latency=0.01)
+    figures = measure(rep, tmp_path, scope, CONCURRENT_REQUESTS=4)
+    report("resume_requests_after_sigkill", **figures)
+    assert figures["full_exit"] == 0, figures
+    assert figures["killed_mid_crawl"], figures
+    assert 0 < figures["items_before_resume"] < figures["truth_items"], figures
+    assert figures["resume_exit"] == 0, figures
+    assert figures["resume_store_pages"] == figures["missing_at_resume"], figures
+    assert figures["resume_store_pages_not_missing"] == 0, figures
+    assert figures["missing_pages_not_fetched"] == 0, figures
+    assert figures["resume_requests"] < figures["full_requests"], figures
+    assert figures["comparison"]["duplicates"] == 0, figures
+    assert figures["comparison"]["missing"] == 0, figures
+    assert figures["comparison"]["wrong"] == figures["comparison"]["unexpected"] == 0, figures

@@ -12,6 +12,7 @@ import inspect
 import pytest
 from scrapy.utils.misc import is_generator_with_return_value
 
+from cwo_scrapy.options import OptionChain
 from spiders.fitment import FitmentSpider
 from spiders.wheel_size import WheelSizeSpider
 
@@ -30,6 +31,13 @@ def test_no_generator_callback_returns_a_value(spider_cls: type) -> None:
     assert {"parse_makes", "parse_drives", "parse_vehicle_record"} <= set(methods)
     offenders = [name for name, func in methods.items() if is_generator_with_return_value(func)]
     assert offenders == []
+
+
+def test_no_option_chain_callback_returns_a_value() -> None:
+    """The ymm-temp.php chain's callbacks live in ``cwo_scrapy.options``; same check."""
+    methods = _generator_methods(OptionChain)
+    assert {"_after_set", "_after_list"} <= set(methods)
+    assert [n for n, f in methods.items() if is_generator_with_return_value(f)] == []
 
 
 def test_the_check_detects_a_returned_value() -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 from scrapy.utils.defer import deferred_f_from_coro_f
 from spider_crawl import as_lines, run_spider, spider_settings
 
+from cwo_scrapy.closing import close_message
 from cwo_scrapy.replica import truth
 from spiders.fitment import FitmentSpider
 from spiders.wheel_size import WheelSizeSpider
@@ -101,3 +102,66 @@ def test_ctrl_c_during_a_retry_after_pause_ends_it_and_drops_the_request(
     assert "Spider closed (shutdown)" in text
     assert replica.stats()["requests"] == requests_before  # the held request was not sent
     assert waited < 100
+
+
+class SwallowSomeVehicles:
+    """A spider middleware that throws away, unread, every 4th vehicle record's callback output.
+
+    Nothing fails and nothing is logged: the vehicle's data simply never appears, the kind of
+    silent loss only the discovered/done balance can see.
+    """
+
+    def __init__(self) -> None:
+        self.seen = 0
+
+    def _swallow(self, response) -> bool:
+        if response.meta.get("cwo_level") != "vehicle":
+            return False
+        self.seen += 1
+        return self.seen % 4 == 0
+
+    def process_spider_output(self, response, result):
+        return [] if self._swallow(response) else result
+
+    async def process_spider_output_async(self, response, result):
+        if self._swallow(response):
+            return
+        async for item in result:
+            yield item
+
+
+@deferred_f_from_coro_f
+async def test_vehicles_lost_without_an_error_end_the_crawl_as_incomplete(
+    replica_factory, tmp_path: Path
+) -> None:
+    """Vehicles discovered but never done (no failure anywhere) still make the crawl end
+    ``incomplete`` (exit code 1), with a message that says how many."""
+    replica = replica_factory(waf="off")
+    settings = spider_settings(
+        replica,
+        tmp_path,
+        CWO_SESSION_ENABLED=False,
+        SPIDER_MIDDLEWARES={SwallowSomeVehicles: 1000},
+    )
+    crawler, items = await run_spider(FitmentSpider, settings, **SCOPE)
+    assert crawler.stats.get_value("finish_reason") == "incomplete"
+    expected = as_lines(truth.fitment_items(year=2021, make="Subaru"))
+    discovered = crawler.stats.get_value("cwo/vehicles_discovered")
+    done = crawler.stats.get_value("cwo/vehicles_done")
+    assert discovered == len(expected) > done == len(items)
+    assert f"{discovered} vehicle(s) discovered but {done} done" in close_message(crawler)
+    assert set(as_lines(items)) < set(expected)
+
+
+@deferred_f_from_coro_f
+async def test_every_vehicle_done_with_a_limit_ends_finished(
+    replica_factory, tmp_path: Path
+) -> None:
+    """``limit=N`` stops discovering at N vehicles: N discovered, N done, ``finished``."""
+    replica = replica_factory(waf="off")
+    settings = spider_settings(replica, tmp_path, CWO_SESSION_ENABLED=False)
+    crawler, items = await run_spider(WheelSizeSpider, settings, **SCOPE, limit="3")
+    assert crawler.stats.get_value("finish_reason") == "finished"
+    assert crawler.stats.get_value("cwo/vehicles_discovered") == 3
+    assert crawler.stats.get_value("cwo/vehicles_done") == 3
+    assert len(items) == 3
