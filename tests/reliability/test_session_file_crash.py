@@ -111,7 +111,11 @@ def test_two_crawls_refreshing_tokens_at_once_keep_the_file_valid_and_agree(
             rep.control(revoke_tokens=True)
             wait_for(lambda i=issued: rep.stats()["tokens_issued"] > i, 60, "a new token")
             json.loads(session_file.read_text())  # valid while both crawl
-            time.sleep(0.3)
+            # Both crawls make progress on the new token before the next revocation: a token
+            # refused before any page counts as a failed resolution (the no-progress give-up).
+            marks = [probe.pages() for probe in probes]
+            for probe, mark in zip(probes, marks, strict=True):
+                wait_for(lambda p=probe, m=mark: p.pages() > m + 5, 60, "pages on the new token")
         # Let both crawls run on the final token for a while, then stop them cleanly.
         marks = [probe.pages() for probe in probes]
         for probe, mark in zip(probes, marks, strict=True):
