@@ -51,16 +51,16 @@ class ClusterSettings:
 
     @classmethod
     def from_settings(cls, settings: BaseSettings, spider_name: str) -> ClusterSettings:
-        heartbeat = max(0.1, settings.getfloat("CWO_CLUSTER_HEARTBEAT", 2.0))
+        heartbeat = max(0.1, settings.getfloat("CWO_CLUSTER_HEARTBEAT"))
         return cls(
             redis_url=mask_url(settings.get("REDIS_URL") or "redis://127.0.0.1:6379/0"),
             prefix=settings.get("CWO_CLUSTER_KEY_PREFIX") or DEFAULT_PREFIX,
             crawl_id=settings.get("CWO_CLUSTER_CRAWL_ID") or spider_name,
             worker_id=settings.get("CWO_CLUSTER_WORKER_ID") or default_worker_id(),
             heartbeat=heartbeat,
-            worker_ttl=max(3 * heartbeat, settings.getfloat("CWO_CLUSTER_WORKER_TTL", 30.0)),
-            idle_close=max(0.0, settings.getfloat("CWO_CLUSTER_IDLE_CLOSE", 5.0)),
-            redis_timeout=max(0.0, settings.getfloat("CWO_CLUSTER_REDIS_TIMEOUT", 60.0)),
+            worker_ttl=max(3 * heartbeat, settings.getfloat("CWO_CLUSTER_WORKER_TTL")),
+            idle_close=max(0.0, settings.getfloat("CWO_CLUSTER_IDLE_CLOSE")),
+            redis_timeout=max(0.0, settings.getfloat("CWO_CLUSTER_REDIS_TIMEOUT")),
         )
 
     def coordinator(self, server: redis.Redis) -> Coordinator:

@@ -98,14 +98,19 @@ class CapSolverResolver:
         self._poll_interval = max(0.05, poll_interval)
         self._session: aiohttp.ClientSession | None = None
 
+    # The settings and environment variable of this service; a subclass for another solver
+    # service names its own.
+    settings_prefix = "CWO_CAPSOLVER_"
+    env_api_key = ENV_API_KEY
+
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
-        settings = crawler.settings
+        settings, prefix = crawler.settings, cls.settings_prefix
         return cls(
-            str(settings.get("CWO_CAPSOLVER_API_KEY") or os.environ.get(ENV_API_KEY, "")),
-            str(settings.get("CWO_CAPSOLVER_API_URL")),
+            str(settings.get(f"{prefix}API_KEY") or os.environ.get(cls.env_api_key, "")),
+            str(settings.get(f"{prefix}API_URL")),
             timeout=settings.getfloat("CWO_RESOLVER_TIMEOUT"),
-            poll_interval=settings.getfloat("CWO_CAPSOLVER_POLL_INTERVAL"),
+            poll_interval=settings.getfloat(f"{prefix}POLL_INTERVAL"),
         )
 
     def _http(self) -> aiohttp.ClientSession:

@@ -19,7 +19,6 @@ reuses the CapSolver client's transport (one aiohttp session, the interstitial f
 from __future__ import annotations
 
 import json
-import os
 import re
 import time
 from typing import TYPE_CHECKING, Any
@@ -33,9 +32,7 @@ from cwo_scrapy.resolvers.base import Resolution, ResolutionError, ResolveContex
 from cwo_scrapy.resolvers.capsolver import CapSolverResolver, _token_of, parse_interstitial
 
 if TYPE_CHECKING:
-    from typing import Self
-
-    from scrapy.crawler import Crawler
+    pass
 
 __all__ = ["TwoCaptchaResolver"]
 
@@ -51,16 +48,8 @@ class TwoCaptchaResolver(CapSolverResolver):
     """One 2Captcha Amazon WAF task per resolution, polled until ready, failed or timed out."""
 
     service = "twocaptcha"
-
-    @classmethod
-    def from_crawler(cls, crawler: Crawler) -> Self:
-        settings = crawler.settings
-        return cls(
-            str(settings.get("CWO_TWOCAPTCHA_API_KEY") or os.environ.get(ENV_API_KEY, "")),
-            str(settings.get("CWO_TWOCAPTCHA_API_URL")),
-            timeout=settings.getfloat("CWO_RESOLVER_TIMEOUT"),
-            poll_interval=settings.getfloat("CWO_TWOCAPTCHA_POLL_INTERVAL"),
-        )
+    settings_prefix = "CWO_TWOCAPTCHA_"
+    env_api_key = ENV_API_KEY
 
     async def resolve(self, ctx: ResolveContext) -> Resolution:
         if not self._api_key:
