@@ -25,18 +25,25 @@ Output: ``<CWO_DATA_DIR>/wheel_sizes.jsonl`` (overwritten) when no feed is confi
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import logging
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import scrapy
 from scrapy_spider_metadata import Args
 
 from cwo_scrapy.cascade import CascadeSpider, OptionLists, vehicle_key
+from cwo_scrapy.cluster.tracker import PAGE_KEY
 from cwo_scrapy.items import WheelSizeItem
 from cwo_scrapy.parsing import FitRanges, ParseError, VehicleRecord, parse_fit_ranges
 from cwo_scrapy.spiderparams import AXES, WheelSizeParams
+
+if TYPE_CHECKING:
+    from typing import Self
+
+    from scrapy.crawler import Crawler
 
 logger = logging.getLogger(__name__)
 
@@ -82,6 +89,15 @@ class WheelSizeSpider(CascadeSpider, Args[WheelSizeParams]):
 
     name = "wheel_size"
     default_feed = "wheel_sizes.jsonl"  # under CWO_DATA_DIR when no feed is configured
+    # In a cluster a vehicle's store pages are tagged (meta[PAGE_KEY]) and it is counted done
+    # where its last page is acknowledged (cwo_scrapy/cluster/coordinator.py): sums are exact.
+    cluster_vehicle_check = True
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> Self:
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        spider._tag_pages = crawler.settings.getbool("CWO_CLUSTER")
+        return spider
 
     @classmethod
     def parse_arguments(cls, kwargs: Mapping[str, Any]) -> dict[str, Any]:
@@ -98,6 +114,7 @@ class WheelSizeSpider(CascadeSpider, Args[WheelSizeParams]):
         self.overrides: dict[str, str] = parsed["overrides"]
         self._remaining: dict[tuple[int, str, str, str, str], int] = {}
         self._combos_by_type: dict[str, list[Combo]] = {}
+        self._tag_pages = False  # cluster mode (from_crawler)
 
     # -- combinations -------------------------------------------------------------------------
     def combinations(self, vehicle_type: str, options: OptionLists) -> list[Combo]:
@@ -137,7 +154,7 @@ class WheelSizeSpider(CascadeSpider, Args[WheelSizeParams]):
             lists, _ = self.options.options_for(v)
             assert lists is not None
             self._combos_by_type[v.vehicle_type] = self.combinations(v.vehicle_type, lists)
-        combos = self._combos_by_type[v.vehicle_type]
+        combos = every = self._combos_by_type[v.vehicle_type]
         if self.in_output is not None:  # a resumed crawl: pages whose items are written
             todo = self.in_output.missing(WheelSizeItem, vehicle_key(v), combos)
             self.inc("wheel_size/store_pages_skipped", len(combos) - len(todo))
@@ -145,27 +162,47 @@ class WheelSizeSpider(CascadeSpider, Args[WheelSizeParams]):
         if not combos:
             self.vehicle_done()
             return
+        if self._tag_pages:
+            yield from self._tagged_pages(v, every, combos)
+            return
         self._remaining[vehicle_key(v)] = len(combos)
         for combo in combos:
-            url = self.urls.store_wheels(
-                year=v.year,
-                make=v.make,
-                model=v.model,
-                trim=v.trim,
-                drive=v.drive,
-                chassis=v.chassis_id,
-                vehicle_type=v.vehicle_type,
-                suspension=combo[0],
-                modification=combo[1],
-                rubbing=combo[2],
-            )
-            yield self.page_request(url, self.parse_store, vehicle=v, combo=combo, source_url=url)
+            yield self._store_request(v, combo)
+
+    def _tagged_pages(
+        self, v: VehicleRecord, every: list[Combo], combos: list[Combo]
+    ) -> Iterable[scrapy.Request]:
+        """Cluster mode: the pages spread over the workers, each tagged with its vehicle and
+        its number in the vehicle's full list, so Redis counts the vehicle done once, wherever
+        its last page finishes (``cwo_scrapy/cluster/coordinator.py``, ``pages``)."""
+        unit = hashlib.blake2b(repr(vehicle_key(v)).encode(), digest_size=8).hexdigest()
+        number = {combo: n for n, combo in enumerate(every)}
+        for combo in combos:
+            request = self._store_request(v, combo)
+            request.meta[PAGE_KEY] = [unit, number[combo], len(combos), len(every)]
+            yield request
+
+    def _store_request(self, v: VehicleRecord, combo: Combo) -> scrapy.Request:
+        url = self.urls.store_wheels(
+            year=v.year,
+            make=v.make,
+            model=v.model,
+            trim=v.trim,
+            drive=v.drive,
+            chassis=v.chassis_id,
+            vehicle_type=v.vehicle_type,
+            suspension=combo[0],
+            modification=combo[1],
+            rubbing=combo[2],
+        )
+        return self.page_request(url, self.parse_store, vehicle=v, combo=combo, source_url=url)
 
     def _combo_finished(self, v: VehicleRecord) -> None:
         key = vehicle_key(v)
         if key not in self._remaining:
-            # Scheduled by another cluster worker or by the run a JOBDIR crawl resumes: its
-            # item is written all the same; only this process's progress count skips it.
+            # A cluster page (counted in Redis when acknowledged, see _tagged_pages) or one
+            # scheduled by the run a JOBDIR crawl resumes: its item is written all the same;
+            # only this process's progress count skips it.
             return
         self._remaining[key] -= 1
         if self._remaining[key] == 0:

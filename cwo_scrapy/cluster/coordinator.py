@@ -18,6 +18,14 @@ Keys, all under ``<prefix>:<crawl id>`` (``prefix`` defaults to ``cwo:cluster``)
 - ``seed``: hash ``owner``/``state`` (``running``/``done``): only one worker runs ``start()``;
 - ``meta``: hash ``status`` (``running``/``finished``), timestamps; ``stats:<worker>``: the
   worker's published counters (progress and the end-of-crawl sums);
+- ``pages``: hash, the vehicles whose items come from several requests (``wheel_size``'s
+  store pages, spread over the workers): field ``<unit>`` = pages not yet done (kept at 0 once
+  the vehicle is done, so a re-run of its record does not open it again), ``<unit>#<page>`` =
+  ``1`` while that page is pending, ``0`` once done (deleted with the vehicle), ``=pending``
+  = vehicles with pages not done, ``=done`` = vehicles finished. A page is registered by the
+  push that queues it and marked done by the acknowledgement of the lease that ran it, each
+  in the same Lua step, so the whole cluster counts each vehicle done once, in whichever
+  worker finishes its last page, however often a requeued or retried page runs;
 - ``seq``: lease-id counter of earlier versions (``reset`` still deletes it); ``members``:
   set of every worker that ever joined, so that ``reset`` deletes exactly this crawl's keys
   (no ``SCAN`` pattern: crawl ``a`` must not match crawl ``a:b``, nor ``*`` every crawl).
@@ -38,6 +46,11 @@ from typing import Any
 import redis
 
 DEFAULT_PREFIX = "cwo:cluster"
+
+#: One page of a vehicle whose items come from several requests: (vehicle unit id, page
+#: number among the vehicle's pages, pages this crawl runs for it, pages the vehicle has).
+#: Pages are numbered in the vehicle's full list, so a re-run that skips some still agrees.
+PageTag = tuple[str, int, int, int]
 
 # Pop the best request and lease it under the id the worker chose. If that id is already
 # leased, return its request instead of popping another: a worker whose pop reply was lost
@@ -80,29 +93,84 @@ return n
 """
 
 # Mark the crawl finished only if its queue is empty, in one step: a request queued after
-# the worker last saw the crawl drained must not be deleted with the queue.
-# KEYS: queue, meta, dupefilter   ARGV: finished_at, worker, summary
+# the worker last saw the crawl drained must not be deleted with the queue. Of ``pages`` only
+# the two counts are kept (the workers closing after this one still check them).
+# KEYS: queue, meta, dupefilter, pages   ARGV: finished_at, worker, summary
 _FINISH = """
 if redis.call('ZCARD', KEYS[1]) > 0 then return 0 end
 redis.call('HSET', KEYS[2], 'status', 'finished', 'finished_at', ARGV[1],
            'finished_by', ARGV[2], 'summary', ARGV[3])
-redis.call('DEL', KEYS[3], KEYS[1])
+local counts = redis.call('HMGET', KEYS[4], '=pending', '=done')
+redis.call('DEL', KEYS[3], KEYS[1], KEYS[4])
+if counts[1] then redis.call('HSET', KEYS[4], '=pending', counts[1]) end
+if counts[2] then redis.call('HSET', KEYS[4], '=done', counts[2]) end
 return 1
+"""
+
+# Register one page of a vehicle (``pages``, see above): the first page pushed opens the
+# vehicle with the number of its pages; a vehicle already done (0) is never opened again.
+# Format fields: the pages key and the ARGV positions of unit, page and page count.
+_REGISTER_PAGE = """
+if ARGV[{unit}] ~= '' then
+  local left = redis.call('HGET', KEYS[{pages}], ARGV[{unit}])
+  if not left then
+    left = ARGV[{count}]
+    redis.call('HSET', KEYS[{pages}], ARGV[{unit}], left)
+    redis.call('HINCRBY', KEYS[{pages}], '=pending', 1)
+  end
+  if tonumber(left) > 0 then
+    redis.call('HSETNX', KEYS[{pages}], ARGV[{unit}] .. '#' .. ARGV[{page}], '1')
+  end
+end
+"""
+
+# KEYS: pages   ARGV: unit, page, page count (a page kept in its worker, never pushed)
+_REGISTER = _REGISTER_PAGE.format(pages=1, unit=1, page=2, count=3)
+
+# Acknowledge leases, and mark the pages they ran done: a page counts once (1 -> 0), and the
+# vehicle whose last page this was is done once (its page fields are dropped).
+# KEYS: inflight, pages   ARGV: n, n lease ids, then (unit, page, total pages) triples
+# Returns the number of vehicles this acknowledgement finished.
+_ACK = """
+local n = tonumber(ARGV[1])
+for i = 2, n + 1 do redis.call('HDEL', KEYS[1], ARGV[i]) end
+local done = 0
+for i = n + 2, #ARGV, 3 do
+  local unit = ARGV[i]
+  local field = unit .. '#' .. ARGV[i + 1]
+  if redis.call('HGET', KEYS[2], field) == '1' then
+    redis.call('HSET', KEYS[2], field, '0')
+    if redis.call('HINCRBY', KEYS[2], unit, -1) <= 0 then
+      for j = 0, tonumber(ARGV[i + 2]) - 1 do redis.call('HDEL', KEYS[2], unit .. '#' .. j) end
+      redis.call('HINCRBY', KEYS[2], '=pending', -1)
+      redis.call('HINCRBY', KEYS[2], '=done', 1)
+      done = done + 1
+    end
+  end
+end
+return done
 """
 
 # Queue a request unless its fingerprint was seen; optionally drop the lease it replaces.
 # One script, so a worker killed in between cannot leave a fingerprint marked seen for a
 # request that never reached the queue (its re-run parent would then find it "duplicate").
-# KEYS: dupefilter, queue, inflight   ARGV: fingerprint ("" = do not filter), score, data, lease
-_PUSH = """
+# The page of a vehicle is registered in the same step (``_REGISTER_PAGE``).
+# KEYS: dupefilter, queue, inflight, pages
+# ARGV: fingerprint ("" = do not filter), score, data, lease, unit ("" = none), page, pages
+_PUSH = (
+    """
 if ARGV[1] ~= '' and redis.call('SADD', KEYS[1], ARGV[1]) == 0 then
   if ARGV[4] ~= '' then redis.call('HDEL', KEYS[3], ARGV[4]) end
   return 0
 end
+"""
+    + _REGISTER_PAGE.format(pages=4, unit=5, page=6, count=7)
+    + """
 redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
 if ARGV[4] ~= '' then redis.call('HDEL', KEYS[3], ARGV[4]) end
 return 1
 """
+)
 
 # Move every lease of `inflight` back to `queue`.  KEYS: inflight, queue
 _REQUEUE = """
@@ -225,6 +293,7 @@ class Coordinator:
         self.meta_key = self.base + "meta"
         self.seq_key = self.base + "seq"
         self.members_key = self.base + "members"
+        self.pages_key = self.base + "pages"
         self.inflight_key = self.inflight_key_of(worker_id)
         self.alive_key = self.base + f"alive:{worker_id}"
         self.stats_key = self.base + f"stats:{worker_id}"
@@ -236,6 +305,8 @@ class Coordinator:
         self._claim = client.register_script(_CLAIM_SEED)
         self._requeue_unknown = client.register_script(_REQUEUE_UNKNOWN)
         self._finish = client.register_script(_FINISH)
+        self._register = client.register_script(_REGISTER)
+        self._ack = client.register_script(_ACK)
         self._info = "{}"
         # Lease ids are chosen here, so that a pop can be asked again with the same id.
         self._run = uuid.uuid4().hex[:12]
@@ -289,19 +360,31 @@ class Coordinator:
 
     # -- queue ------------------------------------------------------------------------------
     def push(
-        self, data: bytes, priority: int, *, fingerprint: str = "", handoff: str | None = None
+        self,
+        data: bytes,
+        priority: int,
+        *,
+        fingerprint: str = "",
+        handoff: str | None = None,
+        page: PageTag | None = None,
     ) -> bool:
         """Queue a serialised request unless ``fingerprint`` was seen; False if it was.
 
         ``handoff`` acknowledges the lease the request replaces (a retry or redirect of a
         leased request is the same unit of work), in the same atomic step: a crash in between
-        neither loses it nor runs it twice.
+        neither loses it nor runs it twice. ``page`` registers the request as a page of a
+        vehicle (``pages``), also in that step, so a page is pending before anyone can run it.
         """
+        unit, number, count = (page[0], page[1], page[2]) if page is not None else ("", 0, 0)
         added = self._push(
-            keys=[self.dupefilter_key, self.queue_key, self.inflight_key],
-            args=[fingerprint, -priority, data, handoff or ""],
+            keys=[self.dupefilter_key, self.queue_key, self.inflight_key, self.pages_key],
+            args=[fingerprint, -priority, data, handoff or "", unit, number, count],
         )
         return bool(added)
+
+    def register_page(self, page: PageTag) -> None:
+        """Register a page that stays in its worker (never pushed) as pending."""
+        self._register(keys=[self.pages_key], args=[page[0], page[1], page[2]])
 
     def pop(self) -> tuple[str, bytes] | None:
         """Take the best request and lease it to this worker (marks the worker busy).
@@ -330,9 +413,23 @@ class Coordinator:
         self._pop_id = None  # a pop that may have run is requeued now
         return moved
 
-    def ack(self, leases: list[str]) -> None:
-        if leases:
-            self.client.hdel(self.inflight_key, *leases)
+    def ack(self, leases: list[str], pages: list[PageTag] | None = None) -> int:
+        """Acknowledge leases and mark the pages they ran done; returns the vehicles this
+        finished (their last pending page was among ``pages``)."""
+        if not pages:
+            if leases:
+                self.client.hdel(self.inflight_key, *leases)
+            return 0
+        args: list[str | int] = [len(leases), *leases]
+        for unit, number, _, total in pages:
+            args += [unit, number, total]
+        return int(self._ack(keys=[self.inflight_key, self.pages_key], args=args))
+
+    def page_totals(self) -> tuple[int, int]:
+        """(vehicles with a page not done yet, vehicles finished by their last page), for
+        the whole cluster: exact even when an acknowledgement's reply was lost."""
+        pending, done = self.client.hmget(self.pages_key, "=pending", "=done")
+        return int(pending or 0), int(done or 0)
 
     def queued(self) -> int:
         return int(self.client.zcard(self.queue_key))
@@ -362,7 +459,7 @@ class Coordinator:
         False (nothing changed) if requests are queued: the crawl is not over.
         """
         done = self._finish(
-            keys=[self.queue_key, self.meta_key, self.dupefilter_key],
+            keys=[self.queue_key, self.meta_key, self.dupefilter_key, self.pages_key],
             args=[str(time.time()), self.worker_id, json.dumps(summary, default=str)],
         )
         return bool(done)
@@ -385,7 +482,7 @@ class Coordinator:
         """Every key this crawl may have, computed, not matched: exact whatever the id holds."""
         fixed = [
             self.queue_key, self.dupefilter_key, self.workers_key, self.busy_key,
-            self.seed_key, self.meta_key, self.seq_key, self.members_key,
+            self.seed_key, self.meta_key, self.seq_key, self.members_key, self.pages_key,
         ]  # fmt: skip
         per_worker = [
             self.base + f"{kind}:{worker}"
@@ -425,6 +522,7 @@ class Coordinator:
             "crawl_id": self.crawl_id,
             "queued": self.queued(),
             "seen": int(self.client.scard(self.dupefilter_key)),
+            "vehicles_pending": self.page_totals()[0],
             "meta": meta,
             "seed": seed,
             "workers": workers,

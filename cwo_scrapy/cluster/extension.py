@@ -22,10 +22,12 @@ from typing import TYPE_CHECKING, Any
 
 import redis
 from scrapy import signals
-from scrapy.exceptions import CloseSpider, DontCloseSpider
+from scrapy.exceptions import DontCloseSpider
 from twisted.internet.task import LoopingCall
 
+from cwo_scrapy.closing import close_crawl
 from cwo_scrapy.cluster.outage import one_line
+from cwo_scrapy.cluster.queue import PAGE_VEHICLES_DONE, VEHICLES_DONE
 from cwo_scrapy.cluster.scheduler import REASON_UNREACHABLE, VEHICLES_QUEUED, ClusterScheduler
 from cwo_scrapy.cluster.tracker import LEASE_KEY
 
@@ -51,27 +53,33 @@ PUBLISHED_STATS = (
     "cwo_cluster/pushes_deferred",
     "cwo_cluster/orphans_requeued",
     VEHICLES_QUEUED,
+    PAGE_VEHICLES_DONE,
 )
 #: Close reason when the drained cluster finished fewer vehicles than it queued (as the
 #: spiders' own ``incomplete``: exit code 1).
 REASON_INCOMPLETE = "incomplete"
-VEHICLES_DONE = "cwo/vehicles_done"
 #: Spider class attribute: True if ``cwo/vehicles_done`` is counted by whichever worker
-#: finishes a vehicle, so that the cluster's sums prove a vehicle missing. (``wheel_size``
-#: counts a vehicle only in the worker that scheduled all its store pages: not exact.)
+#: finishes a vehicle, so that the cluster's sums prove a vehicle missing. A vehicle made of
+#: several requests (``wheel_size``'s store pages, tagged ``meta[PAGE_KEY]``) is counted by
+#: the worker that acknowledged its last page (``coordinator.py``'s ``pages``).
 CHECK_ATTRIBUTE = "cluster_vehicle_check"
 
 
-def vehicle_totals(published: dict[str, dict[str, Any]]) -> tuple[int, int]:
+def vehicle_totals(published: dict[str, dict[str, Any]], pages_done: int = 0) -> tuple[int, int]:
     """(vehicles queued, vehicles done) summed over every worker of the crawl.
 
     Each worker sees only its own counters: one queues a vehicle that another finishes. A
     vehicle is queued once in the cluster (shared duplicate filter); a requeued lease may
-    finish one twice, so only ``done < queued`` proves vehicles missing.
+    finish one twice, so only ``done < queued`` proves vehicles missing. The vehicles
+    finished by their last page are taken from Redis (``pages_done``) rather than from the
+    workers' sums, which miss one whose acknowledgement's reply was lost.
     """
-    queued = sum(int(stats.get(VEHICLES_QUEUED, 0) or 0) for stats in published.values())
-    done = sum(int(stats.get(VEHICLES_DONE, 0) or 0) for stats in published.values())
-    return queued, done
+
+    def total(key: str) -> int:
+        return sum(int(stats.get(key, 0) or 0) for stats in published.values())
+
+    done = total(VEHICLES_DONE) - total(PAGE_VEHICLES_DONE) + pages_done
+    return total(VEHICLES_QUEUED), done
 
 
 class ClusterExtension:
@@ -227,6 +235,14 @@ class ClusterExtension:
             # Requests wait for Redis to come back: stay busy, or another worker could see
             # the crawl drained and finish it before they are queued.
             raise DontCloseSpider
+        try:
+            # Idle: every errback has run, so failed downloads are finished now; acknowledged
+            # before going idle, the pages they ran are counted in the counters idle publishes.
+            scheduler.tracker.sweep(grace=0.0)
+            scheduler.queue.ack_finished()
+        except redis.RedisError as exc:
+            scheduler.queue.health.failed(exc)
+            raise DontCloseSpider from None
         self._set_idle(True)
         try:
             scheduler.requeue_orphans()
@@ -246,30 +262,36 @@ class ClusterExtension:
         logger.info("Cluster: crawl drained (queue empty, no worker busy); closing")
 
     def _check_complete(self, scheduler: ClusterScheduler) -> None:
-        """Close ``incomplete`` if the cluster finished fewer vehicles than it queued.
+        """Close ``incomplete`` if the cluster finished fewer vehicles than it queued, or a
+        vehicle has a page that was never finished.
 
-        Every worker is idle and has published its counters (going idle publishes them), so
-        the sums are final. Only for spiders that count a vehicle done in the worker that
-        finishes it (``cluster_vehicle_check = True``); the others' sums are only reported.
+        Every worker is idle and has published its counters (going idle acknowledges and
+        publishes them), so the sums are final. The sums are checked only for spiders that
+        count a vehicle done in the worker that finishes it (``cluster_vehicle_check =
+        True``); the others' are only reported.
         """
         try:
             published = scheduler.coord.published_stats()
+            pending, pages_done = scheduler.coord.page_totals()
         except redis.RedisError as exc:
             scheduler.queue.health.failed(exc)
             raise DontCloseSpider from None
         published[scheduler.config.worker_id] = self._published()  # mine, up to date
-        queued, done = vehicle_totals(published)
+        queued, done = vehicle_totals(published, pages_done)
         stats = self.crawler.stats
         stats.set_value("cwo_cluster/vehicles_queued_total", queued)
         stats.set_value("cwo_cluster/vehicles_done_total", done)
-        if done < queued and getattr(self.crawler.spider, CHECK_ATTRIBUTE, False):
-            logger.error(
-                "Cluster: crawl incomplete: %d of the %d vehicles queued by the workers were "
-                "never finished",
-                queued - done,
-                queued,
-            )
-            raise CloseSpider(REASON_INCOMPLETE)
+        stats.set_value("cwo_cluster/vehicles_pages_pending", pending)
+        checked = getattr(self.crawler.spider, CHECK_ATTRIBUTE, False)
+        missing = max(queued - done, 0) if checked else 0
+        if not missing and not pending:
+            return
+        message = (
+            f"{max(missing, pending)} of the {queued} vehicles queued by the workers were never "
+            f"finished ({pending} with store pages never finished); stats "
+            "cwo_cluster/vehicles_*_total"
+        )
+        close_crawl(self.crawler, REASON_INCOMPLETE, message, idle=True)
 
     def _set_idle(self, idle: bool) -> None:
         self._idle = idle

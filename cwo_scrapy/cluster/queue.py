@@ -23,7 +23,7 @@ from scrapy_redis.queue import PriorityQueue
 
 from cwo_scrapy.cluster.coordinator import DEFAULT_PREFIX, Coordinator, default_worker_id
 from cwo_scrapy.cluster.outage import RedisHealth, one_line
-from cwo_scrapy.cluster.tracker import LEASE_KEY, LeaseTracker
+from cwo_scrapy.cluster.tracker import LEASE_KEY, LeaseTracker, page_tag
 from cwo_scrapy.session.mask import mask_url
 
 if TYPE_CHECKING:
@@ -34,6 +34,10 @@ logger = logging.getLogger(__name__)
 
 #: ``Request.meta`` key any spider sets to keep a request in the worker that made it.
 LOCAL_KEY = "cwo_cluster_local"
+#: Counted by the worker whose acknowledgement finished a vehicle's last pending page (both;
+#: the second lets the cluster's sum take those from Redis, where they are exact).
+VEHICLES_DONE = "cwo/vehicles_done"
+PAGE_VEHICLES_DONE = "cwo_cluster/vehicles_done_by_pages"
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,9 +114,12 @@ class LeasingQueue(PriorityQueue):
         the same atomic step as the push.
         """
         data = None if request.meta.get(LOCAL_KEY) else self._encode(request)
+        page = page_tag(request.meta)
         if data is not None:
             priority = request.priority
-            pushed = self.coord.push(data, priority, fingerprint=fingerprint, handoff=handoff)
+            pushed = self.coord.push(
+                data, priority, fingerprint=fingerprint, handoff=handoff, page=page
+            )
             if not pushed:
                 return False
             self.stats.inc_value("scheduler/enqueued/redis")
@@ -121,6 +128,8 @@ class LeasingQueue(PriorityQueue):
             self.coord.ack([handoff])
         if fingerprint and not self.server.sadd(self.coord.dupefilter_key, fingerprint):
             return False
+        if page is not None:
+            self.coord.register_page(page)
         self._seq += 1
         heapq.heappush(self._local, (-request.priority, self._seq, request))
         self.stats.inc_value("cwo_cluster/enqueued_local")
@@ -130,7 +139,7 @@ class LeasingQueue(PriorityQueue):
         """The best local request, else the best shared one, leased to this worker."""
         if self._local:
             request = heapq.heappop(self._local)[2]
-            request.meta[LEASE_KEY] = self.tracker.new_local()
+            request.meta[LEASE_KEY] = self.tracker.new_local(page_tag(request.meta))
             return request
         while True:
             try:
@@ -154,7 +163,7 @@ class LeasingQueue(PriorityQueue):
                 self.tracker.completed.append(lease)  # acknowledged with the others
                 continue
             request.meta[LEASE_KEY] = lease
-            self.tracker.leased(lease)
+            self.tracker.leased(lease, page_tag(request.meta))
             self.stats.inc_value("cwo_cluster/requests_popped")
             return request
 
@@ -162,16 +171,22 @@ class LeasingQueue(PriorityQueue):
         """Acknowledge finished leases, unless worker-local work may hold their results.
 
         The spiders keep a vehicle in memory until its type's option lists arrive through
-        local requests, so a finished vehicle request may still have an item pending.
+        local requests, so a finished vehicle request may still have an item pending. The
+        pages these leases ran are marked done in the same step; a vehicle whose last page
+        that was counts done here (``cwo/vehicles_done``), in this worker only.
         """
         if not force and (self._local or self.tracker.open_local):
             return
-        leases = self.tracker.take_completed()
+        leases, pages = self.tracker.take_completed(), self.tracker.take_pages()
         try:
-            self.coord.ack(leases)
+            finished = self.coord.ack(leases, pages)
         except redis.RedisError:
             self.tracker.completed[:0] = leases
+            self.tracker.pages[:0] = pages
             raise
+        if finished:
+            self.stats.inc_value(VEHICLES_DONE, finished)
+            self.stats.inc_value(PAGE_VEHICLES_DONE, finished)
 
     def _encode(self, request: Request) -> bytes | None:
         try:

@@ -11,12 +11,20 @@ Acknowledgements are also held back while the worker has *local* work (requests 
 this process, see ``queue.LOCAL_KEY``): the spiders keep vehicles in memory until their type's
 option lists arrive through such requests, so a finished vehicle request may still have an
 item pending in memory. No Scrapy imports.
+
+A finished lease whose request was a page of a vehicle (``meta[PAGE_KEY]``, see
+``coordinator.py``'s ``pages``) also notes that page done; the page is marked done in Redis
+with the lease's acknowledgement, in the same step.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from cwo_scrapy.cluster.coordinator import PageTag
 
 #: ``Request.meta`` key holding the lease id of a request popped from the queue.
 LEASE_KEY = "cwo_cluster_lease"
@@ -24,6 +32,21 @@ LEASE_KEY = "cwo_cluster_lease"
 PARENT_KEY = "cwo_cluster_parent"
 #: Prefix of lease ids of worker-local requests (never in Redis).
 LOCAL_PREFIX = "L"
+#: ``Request.meta`` key a spider sets on each request that is one page of a vehicle with
+#: several: ``[unit, page, pages to run, pages of the vehicle]`` (``coordinator.PageTag``).
+PAGE_KEY = "cwo_cluster_page"
+
+
+def page_tag(meta: dict[str, Any]) -> PageTag | None:
+    """The page a request's ``meta`` names, or None (malformed tags are ignored)."""
+    tag = meta.get(PAGE_KEY)
+    if tag is None:
+        return None
+    try:
+        unit, number, count, total = tag
+        return str(unit), int(number), int(count), int(total)
+    except (TypeError, ValueError):
+        return None
 
 
 @dataclass(slots=True)
@@ -33,24 +56,27 @@ class _Lease:
     output_done: bool = False
     left_at: float | None = None
     responded: bool = False
+    page: PageTag | None = None
 
 
 class LeaseTracker:
-    """Per-worker bookkeeping of open leases; completed shared leases wait in ``completed``."""
+    """Per-worker bookkeeping of open leases; completed shared leases wait in ``completed``
+    and the pages they ran in ``pages``."""
 
     def __init__(self) -> None:
         self._open: dict[str, _Lease] = {}
         self.completed: list[str] = []
+        self.pages: list[PageTag] = []
         self._local_seq = 0
 
-    def new_local(self) -> str:
+    def new_local(self, page: PageTag | None = None) -> str:
         self._local_seq += 1
         lease = f"{LOCAL_PREFIX}{self._local_seq}"
-        self._open[lease] = _Lease(local=True)
+        self._open[lease] = _Lease(local=True, page=page)
         return lease
 
-    def leased(self, lease: str) -> None:
-        self._open[lease] = _Lease(local=False)
+    def leased(self, lease: str, page: PageTag | None = None) -> None:
+        self._open[lease] = _Lease(local=False, page=page)
 
     @property
     def open_local(self) -> int:
@@ -116,9 +142,17 @@ class LeaseTracker:
 
     def _complete(self, lease: str) -> None:
         entry = self._open.pop(lease, None)
-        if entry is not None and not entry.local:
+        if entry is None:
+            return
+        if not entry.local:
             self.completed.append(lease)
+        if entry.page is not None:
+            self.pages.append(entry.page)
 
     def take_completed(self) -> list[str]:
         done, self.completed = self.completed, []
+        return done
+
+    def take_pages(self) -> list[PageTag]:
+        done, self.pages = self.pages, []
         return done
