@@ -317,3 +317,85 @@ def test_redis_gone_for_good_ends_the_worker_with_redis_unreachable(
     assert lines
     for line in lines:
         json.loads(line)  # whole lines only
+
+
+# wheel_size with every modification of one suspension and rubbing choice: 5 store pages per
+# car and 7 per truck, so each vehicle's pages spread over the workers.
+NARROW = ("-a", "combos=all", "-a", "suspension=Stock", "-a", "rubbing=No rubbing or scrubbing")
+
+
+def _narrow_truth(make: str, site_url: str) -> list[str]:
+    return [
+        _canonical(item)
+        for item in wheel_size_items(year=YEAR, make=make, combos="all", site_url=site_url)
+        if item.suspension == "Stock" and item.rubbing == "No rubbing or scrubbing"
+    ]
+
+
+def _pages(cluster: Cluster) -> dict[str, str]:
+    return cluster.redis.client().hgetall(f"cwo:cluster:{cluster.crawl_id}:pages")
+
+
+def test_wheel_size_vehicles_are_done_wherever_their_last_store_page_finishes(
+    cluster_factory: Callable[..., Cluster], replica: ReplicaProcess
+) -> None:
+    """Two workers share each vehicle's store pages; the crawl ends ``finished``, exit 0, with
+    every vehicle counted done once and the cluster's totals equal."""
+    cluster = cluster_factory(replica, spider="wheel_size")
+    for name in ("w1", "w2"):
+        cluster.start(name, "-a", "make=Ford", *NARROW)
+    codes = cluster.wait()
+    _assert_clean_exit(cluster, codes)
+
+    items, report = merge(cluster.outputs())
+    assert report.ok, report.conflicts
+    truth = _narrow_truth("Ford", replica.site_url)
+    assert sorted(_canonical(item) for item in items) == sorted(truth)
+    published = cluster.published()
+    assert all(s["cwo_cluster/requests_popped"] > 0 for s in published.values()), published
+    vehicles = 30  # Ford's 1979 vehicles, each with store pages
+    assert cluster.total("cwo_cluster/vehicles_queued") == vehicles
+    assert cluster.total("cwo/vehicles_done") == vehicles
+    assert cluster.total("cwo_cluster/vehicles_done_by_pages") == vehicles
+    assert _pages(cluster) == {"=pending": "0", "=done": str(vehicles)}
+    for worker in codes:
+        assert f"'cwo_cluster/vehicles_done_total': {vehicles}," in cluster.log(worker)
+        assert f"'cwo_cluster/vehicles_queued_total': {vehicles}," in cluster.log(worker)
+
+
+def test_a_wheel_size_store_page_lost_from_the_queue_ends_the_crawl_incomplete(
+    cluster_factory: Callable[..., Cluster], replica: ReplicaProcess
+) -> None:
+    """A queued store page deleted from Redis (lost work, with no failure anywhere): the
+    drained crawl ends ``incomplete``, exit 1, naming the vehicle never finished."""
+    cluster = cluster_factory(replica, spider="wheel_size")
+    slow = ("-s", "DOWNLOAD_DELAY=0.1")  # store pages wait in the queue long enough to catch
+    for name in ("w1", "w2"):
+        cluster.start(name, "-a", "make=Jeep", *NARROW, *slow)
+    client = cluster.redis.client()
+    queue = f"cwo:cluster:{cluster.crawl_id}:requests"
+    lost: list[str] = []
+
+    def remove_a_store_page() -> bool:
+        for member in client.zrange(queue, 0, -1):
+            if "cwo_cluster_page" in member and client.zrem(queue, member):
+                lost.append(member)
+                return True
+        return False
+
+    cluster.wait_for(remove_a_store_page, timeout=120)
+    codes = cluster.wait()
+
+    assert len(lost) == 1
+    for worker, code in codes.items():
+        log = cluster.log(worker)
+        assert code == 1, f"{worker} exited {code}:\n{log[-3000:]}"
+        last = log.strip().splitlines()[-1]
+        assert last.startswith(
+            "scrapy crawl: error: crawl closed with reason 'incomplete': 1 of the 15 vehicles "
+            "queued by the workers were never finished (1 with store pages never finished)"
+        ), last
+    items, report = merge(cluster.outputs())
+    assert report.ok, report.conflicts
+    assert len(items) == len(_narrow_truth("Jeep", replica.site_url)) - 1
+    assert _pages(cluster)["=pending"] == "1"

@@ -282,3 +282,39 @@ def test_vehicles_are_summed_over_the_workers_that_queued_and_finished_them(
     assert vehicle_totals(a.published_stats()) == (3, 2)  # one vehicle never finished
     b.heartbeat({"cwo_cluster/vehicles_queued": 0, "cwo/vehicles_done": 2})
     assert vehicle_totals(b.published_stats()) == (3, 3)
+
+
+def test_a_vehicle_of_several_pages_is_done_once_wherever_its_last_page_finishes(
+    redis_server: RedisServer,
+) -> None:
+    """wheel_size's store pages of one vehicle run on any worker: the vehicle is counted done
+    once, by the acknowledgement of its last page, however often a retried, requeued or
+    re-yielded page runs; ``reset`` deletes the bookkeeping."""
+    a, b = _worker(redis_server, "a"), _worker(redis_server, "b")
+    for n in range(3):
+        assert a.push(f"page{n}".encode(), 6, page=("u", n, 3, 3))
+    assert a.page_totals() == (1, 0)  # one vehicle with pages pending, none done
+    lease_b, data = b.pop()  # type: ignore[misc]
+    page_b = ("u", int(data.decode()[-1]), 3, 3)
+    lease_a, data = a.pop()  # type: ignore[misc]
+    page_a = ("u", int(data.decode()[-1]), 3, 3)
+    assert a.push(data + b"-retry", 6, handoff=lease_a, page=page_a)  # a retry: same page
+    assert b.ack([lease_b], [page_b]) == 0
+    assert b.ack([], [page_b]) == 0  # the same page again (its lease was requeued): once
+    assert a.page_totals() == (1, 0)
+    done = 0
+    while (popped := a.pop()) is not None:
+        lease, data = popped
+        number = int(data.decode().split("-")[0][-1])
+        done += a.ack([lease], [("u", number, 3, 3)])
+    assert done == 1
+    assert a.page_totals() == (0, 1)
+    # a re-run of the vehicle's record yields its pages again: the vehicle stays done
+    assert a.push(b"page0", 6, page=("u", 0, 3, 3))
+    lease, _ = a.pop()  # type: ignore[misc]
+    assert a.ack([lease], [("u", 0, 3, 3)]) == 0
+    assert a.page_totals() == (0, 1)
+    client = redis_server.client()
+    assert sorted(client.hkeys(a.pages_key)) == ["=done", "=pending", "u"]  # no page fields
+    a.reset()
+    assert not client.exists(a.pages_key)
