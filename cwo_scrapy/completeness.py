@@ -30,7 +30,7 @@ When the engine goes idle, :class:`Completeness` closes the crawl through
 A spider with ``completeness_checks = False`` (``scrapy fieldcheck``'s walk) opts out. In
 cluster mode (``CWO_CLUSTER``) checks 2 and 3 are skipped: another worker may have seen the
 lists that contain the make, or finish the vehicles this worker discovered, so this process's
-counters prove nothing.
+counters prove nothing; ``cwo_scrapy/cluster/extension.py`` checks the cluster's sums instead.
 """
 
 from __future__ import annotations

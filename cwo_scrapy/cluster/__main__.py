@@ -1,11 +1,12 @@
 """``python -m cwo_scrapy.cluster status|reset|merge``: watch, clean up and merge a cluster crawl.
 
 - ``status [CRAWL_ID] [--redis URL] [--json]``: queue length, workers (alive, busy, leases),
-  their published counters, whether the crawl finished;
+  their published counters, vehicles with store pages pending, whether the crawl finished;
 - ``reset CRAWL_ID [--redis URL]``: delete every key of that crawl (queue, dupefilter, leases,
-  seed flag, finished marker) so it can run again; refuses while a live worker is registered
-  unless ``--force``. The keys are computed from the id, never matched as a pattern: ``reset a``
-  leaves crawl ``a:b`` alone and ``reset '*'`` deletes only a crawl literally named ``*``;
+  seed flag, finished marker, store-page counts) so it can run again; refuses while a live
+  worker is registered unless ``--force``. The keys are computed from the id, never matched
+  as a pattern: ``reset a`` leaves crawl ``a:b`` alone and ``reset '*'`` deletes only a crawl
+  literally named ``*``;
 - ``merge FILE... -o OUT``: merge per-worker JSON-lines files (see ``output.py``).
 
 ``--redis`` defaults to ``$CWO_REDIS_URL`` or ``redis://127.0.0.1:6379/0``. Errors are one line
@@ -58,9 +59,11 @@ def _glob_escape(text: str) -> str:
 def _print_status(snap: dict[str, Any]) -> None:
     meta = snap["meta"]
     state = meta.get("status", "not started")
+    pending = snap["vehicles_pending"]
     print(
         f"crawl {snap['crawl_id']!r}: {state}; {snap['queued']} requests queued, "
         f"{snap['seen']} seen; seeding: {snap['seed'].get('state', '-')}"
+        + (f"; {pending} vehicle(s) with store pages pending" if pending else "")
     )
     totals: dict[str, float] = {}
     for name, info in sorted(snap["workers"].items()):

@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from cwo_scrapy.cluster.__main__ import main
 from cwo_scrapy.cluster.output import merge
 from cwo_scrapy.replica.harness import ReplicaProcess
 from cwo_scrapy.replica.truth import fitment_items, wheel_size_items
@@ -364,7 +365,9 @@ def test_wheel_size_vehicles_are_done_wherever_their_last_store_page_finishes(
 
 
 def test_a_wheel_size_store_page_lost_from_the_queue_ends_the_crawl_incomplete(
-    cluster_factory: Callable[..., Cluster], replica: ReplicaProcess
+    cluster_factory: Callable[..., Cluster],
+    replica: ReplicaProcess,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     """A queued store page deleted from Redis (lost work, with no failure anywhere): the
     drained crawl ends ``incomplete``, exit 1, naming the vehicle never finished."""
@@ -399,3 +402,30 @@ def test_a_wheel_size_store_page_lost_from_the_queue_ends_the_crawl_incomplete(
     assert report.ok, report.conflicts
     assert len(items) == len(_narrow_truth("Jeep", replica.site_url)) - 1
     assert _pages(cluster)["=pending"] == "1"
+    assert main(["--redis", cluster.redis.url, "status", cluster.crawl_id]) == 0
+    assert "; 1 vehicle(s) with store pages pending" in capsys.readouterr().out
+
+
+def test_a_killed_worker_s_store_pages_run_elsewhere_and_each_vehicle_counts_once(
+    cluster_factory: Callable[..., Cluster], replica: ReplicaProcess
+) -> None:
+    """SIGKILL of a worker holding store pages: they are requeued and finished by the others;
+    a page run twice (written, not yet acknowledged) is counted once, so the crawl ends
+    ``finished``, exit 0, with every vehicle done once."""
+    cluster = cluster_factory(replica, spider="wheel_size")
+    for name in ("w1", "w2", "w3"):
+        cluster.start(name, "-a", "make=Ford", *NARROW, "-s", "DOWNLOAD_DELAY=0.02")
+    cluster.wait_for(lambda: cluster.published().get("w2", {}).get("item_scraped_count", 0) >= 15)
+    os.kill(cluster.procs["w2"].pid, signal.SIGKILL)
+    cluster.procs["w2"].wait()
+    codes = cluster.wait()
+    assert codes.pop("w2") == -signal.SIGKILL
+    _assert_clean_exit(cluster, codes)
+
+    items, report = merge(cluster.outputs())
+    assert report.ok, report.conflicts
+    assert sorted(_canonical(item) for item in items) == sorted(
+        _narrow_truth("Ford", replica.site_url)
+    )
+    assert cluster.total("cwo_cluster/requeued") >= 1
+    assert _pages(cluster) == {"=pending": "0", "=done": "30"}
