@@ -429,3 +429,55 @@ def test_a_killed_worker_s_store_pages_run_elsewhere_and_each_vehicle_counts_onc
     )
     assert cluster.total("cwo_cluster/requeued") >= 1
     assert _pages(cluster) == {"=pending": "0", "=done": "30"}
+
+
+def test_wheel_size_across_a_redis_restart_counts_every_vehicle_once(
+    durable_redis: RedisServer, replica: ReplicaProcess, tmp_path: Path
+) -> None:
+    """kill -9 of Redis mid-crawl and a restart: pushes and acknowledgements whose replies
+    were lost are asked again without counting a page twice or losing one."""
+    cluster = Cluster(durable_redis, replica, tmp_path, "wheel_size", "ws-restart")
+    try:
+        for name in ("w1", "w2"):
+            cluster.start(name, "-a", "make=Ford", *NARROW)
+        cluster.wait_for(lambda: cluster.total("item_scraped_count") >= 40)
+        durable_redis.kill()
+        time.sleep(3)
+        durable_redis.restart()
+        codes = cluster.wait()
+    finally:
+        cluster.stop_all()
+    _assert_clean_exit(cluster, codes)
+    for worker in codes:
+        _assert_no_stray_errors(cluster, worker)
+    assert "unreachable" in cluster.log("w1") + cluster.log("w2")  # the outage was seen
+    items, report = merge(cluster.outputs())
+    assert report.ok, report.conflicts
+    assert sorted(_canonical(item) for item in items) == sorted(
+        _narrow_truth("Ford", replica.site_url)
+    )
+    assert _pages(cluster) == {"=pending": "0", "=done": "30"}
+
+
+def test_a_wheel_size_crawl_resumed_by_a_new_worker_finishes_every_vehicle(
+    cluster_factory: Callable[..., Cluster], replica: ReplicaProcess
+) -> None:
+    """Its only worker killed mid-crawl, a new worker resumes the crawl: the vehicles whose
+    pages were pending are finished from the counts kept in Redis, and it ends ``finished``."""
+    cluster = cluster_factory(replica, spider="wheel_size")
+    scope = ("-a", "make=Ford", *NARROW)
+    cluster.start("w1", *scope)
+    cluster.wait_for(lambda: cluster.total("item_scraped_count") >= 40)
+    os.kill(cluster.procs["w1"].pid, signal.SIGKILL)
+    cluster.procs["w1"].wait()
+    assert int(_pages(cluster).get("=done", 0)) < 30
+    del cluster.procs["w1"]
+    cluster.start("w2", *scope)
+    codes = cluster.wait()
+    _assert_clean_exit(cluster, codes)
+    items, report = merge(cluster.outputs())
+    assert report.ok, report.conflicts
+    assert sorted(_canonical(item) for item in items) == sorted(
+        _narrow_truth("Ford", replica.site_url)
+    )
+    assert _pages(cluster) == {"=pending": "0", "=done": "30"}
