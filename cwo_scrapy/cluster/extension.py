@@ -8,7 +8,8 @@
   holds requests or another live worker is busy (it may still add requests), and closes with
   ``finished`` only after the whole crawl has been drained for ``CWO_CLUSTER_IDLE_CLOSE``
   seconds. (scrapy-redis's ``SCHEDULER_IDLE_BEFORE_CLOSE`` blocks the reactor in ``BRPOP``,
-  and its ``PriorityQueue`` ignores it.)
+  and its ``PriorityQueue`` ignores it.) It closes ``incomplete`` instead when the workers
+  together finished fewer vehicles than they queued, or a vehicle's store page never finished.
 - **Redis outage.** Unreachable for ``CWO_CLUSTER_REDIS_TIMEOUT`` seconds: the crawl closes
   with ``redis_unreachable`` (exit 1); the worker's unacknowledged leases stay in Redis for
   the other workers, or the next run, to requeue.
