@@ -17,9 +17,12 @@ Placement: :data:`PRIORITY` = 585 in ``DOWNLOADER_MIDDLEWARES``.
   ``RetryMiddleware`` (550), so a 202/401/403/405 WAF answer becomes a session retry instead of
   a blind retry or an interstitial handed to a callback.
 
-The per-request hot path is a few dict operations, one header assignment and a bounded
-classification of the response: no store I/O (except a stat every ``CWO_SESSION_SYNC_INTERVAL``
-seconds), no jar scans, no allocation.
+The User-Agent and client hints of the session's identity are put on requests by
+``cwo_scrapy.identity_middleware`` (587), which :class:`JarSync` keeps up to date.
+
+The per-request hot path is a few dict operations and a bounded classification of the
+response: no store I/O (except a stat every ``CWO_SESSION_SYNC_INTERVAL`` seconds), no jar
+scans, no allocation.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from scrapy.utils.httpobj import urlparse_cached
 from cwo_scrapy import identity
 from cwo_scrapy.closing import close_crawl
 from cwo_scrapy.egress import EgressTracker
+from cwo_scrapy.identity_middleware import current_identity
 from cwo_scrapy.resolvers import BYPASS_META, ResolutionError, build_resolver, resolver_setting
 from cwo_scrapy.session import SessionStoreError, mask, store_from_settings
 from cwo_scrapy.session_jar import JarSync
@@ -95,6 +99,7 @@ class SessionMiddleware:
             pinned_user_agent=lambda: identity.pinned_user_agent(settings),
             inc=self._inc,
             egress=EgressTracker(crawler, site_url),  # one proxy (or none) per session
+            identity=current_identity(crawler),  # IdentityMiddleware applies it to requests
         )
         self.site_host = self.sync.site_host
         self.resolver = build_resolver(crawler)
@@ -159,9 +164,6 @@ class SessionMiddleware:
         sync, repair = self.sync, self.repair
         if repair.unrecoverable and not meta.get(BYPASS_META):
             raise IgnoreRequest(_UNRECOVERABLE)
-        request.headers[b"User-Agent"] = sync.ua_header
-        for name, value in sync.id_headers:  # client hints, Accept-Language of the identity
-            request.headers[name] = value
         if sync.egress.on_request(request):  # a user's middleware chose another proxy
             sync.start_fresh()
         if meta.get(BYPASS_META):

@@ -20,7 +20,6 @@ from urllib.parse import urlparse
 
 from scrapy.utils.httpobj import urlparse_cached
 
-from cwo_scrapy import identity
 from cwo_scrapy.session import SessionState, SessionStoreError, mask
 from cwo_scrapy.session.state import SESSION_COOKIE, TOKEN_COOKIE
 
@@ -29,6 +28,7 @@ if TYPE_CHECKING:
     from scrapy.http.cookies import CookieJar
 
     from cwo_scrapy.egress import EgressTracker
+    from cwo_scrapy.identity_middleware import CurrentIdentity
     from cwo_scrapy.session import SessionStore
 
 __all__ = ["JarSync", "host_only_domain"]
@@ -61,6 +61,7 @@ class JarSync:
         pinned_user_agent: Callable[[], str | None],
         inc: Callable[[str, int], None],
         egress: EgressTracker,
+        identity: CurrentIdentity,
     ) -> None:
         parsed = urlparse(site_url)
         self.store = store
@@ -74,9 +75,8 @@ class JarSync:
         self.egress = egress  # a session belongs to the egress (proxy or direct) it was earned on
         self._inc = inc
         self.state = SessionState()  # last persisted state this process knows
+        self.identity = identity  # what requests go out with (cwo_scrapy.identity_middleware)
         self.user_agent = ""
-        self.ua_header = b""
-        self.id_headers: tuple[tuple[bytes, bytes], ...] = ()  # client hints, Accept-Language
         self.jar_token: str | None = None  # the token currently in the jar
         self.epoch = 0
         self.next_sync = 0.0
@@ -146,8 +146,7 @@ class JarSync:
         self.state = state
         if state.user_agent and state.user_agent != self.user_agent:
             self.user_agent = state.user_agent
-            self.ua_header = state.user_agent.encode("utf-8")
-            self.id_headers = identity.request_headers(state.user_agent, state.identity_headers)
+            self.identity.set(state.user_agent, state.identity_headers)
         for name, value in ((TOKEN_COOKIE, state.aws_waf_token), (SESSION_COOKIE, state.phpsessid)):
             if value:
                 self._set_cookie(name, value)

@@ -21,6 +21,7 @@ from scrapy.http import Response
 from scrapy.http.cookies import CookieJar
 from scrapy.utils.defer import deferred_f_from_coro_f
 
+from cwo_scrapy.identity_middleware import CurrentIdentity
 from cwo_scrapy.resolvers import Resolution, ResolutionError, ResolveContext
 from cwo_scrapy.session import SessionState
 from cwo_scrapy.session_jar import JarSync
@@ -123,6 +124,7 @@ def build(
         pinned_user_agent=lambda: None,
         inc=inc,
         egress=DirectEgress(),  # type: ignore[arg-type]
+        identity=CurrentIdentity(),
     )
     sync.open(CookieJar())
 
