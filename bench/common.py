@@ -7,6 +7,7 @@ pinned to different cores when the machine has two or more (recorded in the resu
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import hashlib
 import json
@@ -65,6 +66,50 @@ def bootstrap_ci(
     n = len(values)
     medians = sorted(statistics.median(rng.choices(values, k=n)) for _ in range(resamples))
     return medians[int(0.025 * resamples)], medians[int(0.975 * resamples) - 1]
+
+
+def timeline(stats: Mapping[str, Any]) -> list[float]:
+    """Monotonic times of a crawl's responses (``bench/timeline`` made absolute)."""
+    opened = float(stats["bench/opened_monotonic"])
+    return [opened + t for t in stats["bench/timeline"]]
+
+
+def overlap_counts(times: Mapping[str, Sequence[float]]) -> tuple[float, dict[str, int]]:
+    """Seconds during which every crawl was answering, and each one's responses in them.
+
+    Crawls run side by side on one core share it; what each got done while all of them were
+    running compares their CPU cost per response under identical conditions.
+    """
+    start = max(t[0] for t in times.values())
+    end = min(t[-1] for t in times.values())
+    if end <= start:
+        raise RuntimeError("the crawls did not overlap")
+    done = {
+        key: bisect.bisect_right(t, end) - bisect.bisect_left(t, start) for key, t in times.items()
+    }
+    return end - start, done
+
+
+def run_side_by_side(jobs: Mapping[str, Callable[[], Any]], *, reverse: bool) -> dict[str, Any]:
+    """Start each job in its own thread (in reverse order if asked); their results by name."""
+    results: dict[str, Any] = {}
+    errors: list[BaseException] = []
+
+    def call(name: str) -> None:
+        try:
+            results[name] = jobs[name]()
+        except BaseException as exc:  # re-raised in the caller's thread
+            errors.append(exc)
+
+    names = list(jobs)[::-1] if reverse else list(jobs)
+    threads = [threading.Thread(target=call, args=(name,)) for name in names]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+    return results
 
 
 def need_more(ratios: Sequence[float], *, least: int, most: int, ci_width: float) -> bool:

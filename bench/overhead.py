@@ -15,10 +15,8 @@ fast but wrong variant cannot win.
 
 from __future__ import annotations
 
-import bisect
 import os
 import tempfile
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -34,8 +32,11 @@ from bench.common import (
     log,
     median,
     need_more,
+    overlap_counts,
     replica,
     run_crawl,
+    run_side_by_side,
+    timeline,
 )
 from bench.slices import Slice, pick
 
@@ -71,43 +72,22 @@ def crawl_once(
 
 def side_by_side(rep: Any, tmp: Path, pair: int, sl: Slice, cpu: int | None) -> dict[str, Any]:
     """Both variants at once on one core; responses of each while both were running."""
-    results: dict[bool, tuple[CrawlResult, bool]] = {}
-    errors: list[BaseException] = []
-
-    def crawl(enabled: bool) -> None:
-        try:
-            results[enabled] = crawl_once(rep, tmp, pair, enabled, sl, cpu)
-        except BaseException as exc:  # re-raised in the caller's thread
-            errors.append(exc)
-
-    order = (True, False) if pair % 2 == 0 else (False, True)
-    threads = [threading.Thread(target=crawl, args=(enabled,)) for enabled in order]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    if errors:
-        raise errors[0]
-    times = {
-        enabled: [r.stat("bench/opened_monotonic") + t for t in r.stat("bench/timeline")]
-        for enabled, (r, _) in results.items()
-    }
-    (on, on_equal), (off, off_equal) = results[True], results[False]
-    start = max(t[0] for t in times.values())
-    end = min(t[-1] for t in times.values())
-    if end <= start:
-        raise RuntimeError("the two crawls did not overlap")
-    done = {
-        enabled: bisect.bisect_right(t, end) - bisect.bisect_left(t, start)
-        for enabled, t in times.items()
-    }
+    results = run_side_by_side(
+        {
+            "on": lambda: crawl_once(rep, tmp, pair, True, sl, cpu),
+            "off": lambda: crawl_once(rep, tmp, pair, False, sl, cpu),
+        },
+        reverse=pair % 2 == 1,
+    )
+    (on, on_equal), (off, off_equal) = results["on"], results["off"]
+    window, done = overlap_counts({"on": timeline(on.stats), "off": timeline(off.stats)})
     return {
         "pair": pair,
-        "first": "on" if order[0] else "off",
-        "window_s": round(end - start, 3),
-        "responses_with": done[True],
-        "responses_without": done[False],
-        "ratio": round(done[True] / done[False], 4),
+        "first": "off" if pair % 2 else "on",
+        "window_s": round(window, 3),
+        "responses_with": done["on"],
+        "responses_without": done["off"],
+        "ratio": round(done["on"] / done["off"], 4),
         "requests": {"with": on.responses, "without": off.responses},
         "equals_truth": on_equal and off_equal,
         "cpu_ms_per_response_without": round(off.stat("bench/cpu_ms_per_response"), 4),

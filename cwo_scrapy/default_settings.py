@@ -94,9 +94,8 @@ DOWNLOADER_MIDDLEWARES = {
     # check), and before RetryMiddleware (550), so WAF 202/405 and 401/403 become session
     # retries instead of blind retries or interstitials handed to callbacks.
     "cwo_scrapy.middleware.SessionMiddleware": 585,
-    # 587: the User-Agent, client hints and Accept-Language of the session's identity (or of
-    # USER_AGENT with the session off) on every request, set after the session middleware
-    # held a request during a repair.
+    # 587: with the session off, the User-Agent, client hints and Accept-Language of the
+    # USER_AGENT setting on every request (the session middleware applies the session's).
     "cwo_scrapy.identity_middleware.IdentityMiddleware": 587,
     # 555: after the session middleware in response order, before RetryMiddleware (550).
     "cwo_scrapy.retry_after.RetryAfterMiddleware": 555,

@@ -2,13 +2,14 @@
 
 The User-Agent, its client hints (``sec-ch-ua*``) and ``Accept-Language`` must agree on every
 request: a Chrome User-Agent without Chrome's hints is a bot tell. With the session on, the
-identity is the session's (a WAF token is bound to it; ``cwo_scrapy.session_jar`` puts it here
-whenever the session changes); with the session off, it is the ``USER_AGENT`` setting's (or
-``CWO_USER_AGENT``'s) with the hints derived from it.
+session middleware applies the session's identity itself (a WAF token is bound to it;
+``cwo_scrapy.session_jar`` keeps :class:`CurrentIdentity` up to date) and
+:class:`IdentityMiddleware` switches itself off. With the session off (or the session
+middleware not enabled), :class:`IdentityMiddleware` applies the identity of the
+``USER_AGENT`` setting (or ``CWO_USER_AGENT``) with the hints derived from it.
 
-Placement: :data:`PRIORITY` = 587, just after the session middleware (585) in
-``process_request``: a request held while the session is repaired goes out with the identity
-the repair left, never the one it had before it waited.
+Placement: :data:`PRIORITY` = 587, after the session middleware (585), which is built first and
+claims the identity when it is enabled.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 from weakref import WeakKeyDictionary
 
+from scrapy.exceptions import NotConfigured
 from scrapy.http import Headers
 
 from cwo_scrapy import identity
@@ -44,10 +46,11 @@ class CurrentIdentity:
     and each ``Headers.__setitem__`` would normalize key and value again).
     """
 
-    __slots__ = ("_headers", "user_agent")
+    __slots__ = ("_headers", "owned_by_session", "user_agent")
 
     def __init__(self) -> None:
         self.user_agent = ""
+        self.owned_by_session = False  # the session middleware applies it to requests
         self._headers: tuple[tuple[bytes, bytes], ...] = ()
 
     def set(self, user_agent: str, stored: Mapping[str, str] | None = None) -> None:
@@ -79,15 +82,19 @@ def current_identity(crawler: Crawler) -> CurrentIdentity:
 
 
 class IdentityMiddleware:
-    """Downloader middleware that gives every request the current identity's headers."""
+    """Downloader middleware that gives every request the identity of the UA setting.
+
+    Off (``NotConfigured``, no warning) when the session middleware owns the identity.
+    """
 
     def __init__(self, crawler: Crawler) -> None:
         self.identity = current_identity(crawler)
-        if not self.identity.user_agent:  # the session middleware replaces it when it opens
-            settings = crawler.settings
-            self.identity.set(
-                identity.pinned_user_agent(settings) or str(settings.get("USER_AGENT") or "")
-            )
+        if self.identity.owned_by_session:
+            raise NotConfigured
+        settings = crawler.settings
+        self.identity.set(
+            identity.pinned_user_agent(settings) or str(settings.get("USER_AGENT") or "")
+        )
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:

@@ -17,8 +17,9 @@ Placement: :data:`PRIORITY` = 585 in ``DOWNLOADER_MIDDLEWARES``.
   ``RetryMiddleware`` (550), so a 202/401/403/405 WAF answer becomes a session retry instead of
   a blind retry or an interstitial handed to a callback.
 
-The User-Agent and client hints of the session's identity are put on requests by
-``cwo_scrapy.identity_middleware`` (587), which :class:`JarSync` keeps up to date.
+Every request leaves with the session's identity (User-Agent, client hints, Accept-Language:
+``cwo_scrapy.identity_middleware.CurrentIdentity``, kept up to date by :class:`JarSync`),
+applied after any wait for a repair, so a held request leaves with the repaired identity.
 
 The per-request hot path is a few dict operations and a bounded classification of the
 response: no store I/O (except a stat every ``CWO_SESSION_SYNC_INTERVAL`` seconds), no jar
@@ -90,6 +91,8 @@ class SessionMiddleware:
         self.max_retries = settings.getint("CWO_SESSION_MAX_RETRIES")
         site_url = settings.get("CWO_SITE_URL").rstrip("/")
         self.store = store_from_settings(settings)
+        self.identity = current_identity(crawler)
+        self.identity.owned_by_session = True  # IdentityMiddleware stays off
         self.sync = JarSync(
             self.store,
             site_url=site_url,
@@ -99,7 +102,7 @@ class SessionMiddleware:
             pinned_user_agent=lambda: identity.pinned_user_agent(settings),
             inc=self._inc,
             egress=EgressTracker(crawler, site_url),  # one proxy (or none) per session
-            identity=current_identity(crawler),  # IdentityMiddleware applies it to requests
+            identity=self.identity,
         )
         self.site_host = self.sync.site_host
         self.resolver = build_resolver(crawler)
@@ -167,6 +170,7 @@ class SessionMiddleware:
         if sync.egress.on_request(request):  # a user's middleware chose another proxy
             sync.start_fresh()
         if meta.get(BYPASS_META):
+            self.identity.apply(request.headers)  # the resolver's own calls look alike
             return
         if "cookiejar" not in meta:
             meta["cookiejar"] = self.cookiejar
@@ -178,6 +182,7 @@ class SessionMiddleware:
                 raise IgnoreRequest(_UNRECOVERABLE)
         if sync.sync_interval > 0 and time.monotonic() >= sync.next_sync:
             sync.sync_from_store()
+        self.identity.apply(request.headers)  # after any wait: the identity it goes out with
         meta[EPOCH_META] = sync.epoch
 
     async def process_response(self, request: Request, response: Response) -> Response | Request:

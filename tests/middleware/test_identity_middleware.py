@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import pytest
 from scrapy import Request
+from scrapy.exceptions import NotConfigured
 from scrapy.utils.test import get_crawler
 
 from cwo_scrapy import default_settings
 from cwo_scrapy.identity import client_hints
-from cwo_scrapy.identity_middleware import IdentityMiddleware, current_identity
+from cwo_scrapy.identity_middleware import IdentityMiddleware
+from cwo_scrapy.middleware import SessionMiddleware
+from cwo_scrapy.resolvers import BYPASS_META
 from spiders.fitment import FitmentSpider
 
 CHROME = (
@@ -62,18 +66,25 @@ def test_the_identity_replaces_a_requests_own_values_and_reads_back_like_any_hea
     assert copied.headers.to_unicode_dict()["sec-ch-ua-mobile"] == "?0"
 
 
-def test_a_request_held_during_a_repair_goes_out_with_the_identity_the_repair_left() -> None:
-    crawler = get_crawler(FitmentSpider, {"CWO_SESSION_ENABLED": False, "USER_AGENT": CHROME})
-    mw = IdentityMiddleware.from_crawler(crawler)
+def test_with_the_session_on_the_session_middleware_applies_the_sessions_identity(
+    tmp_path,
+) -> None:
+    crawler = get_crawler(
+        FitmentSpider,
+        {"CWO_SESSION_FILE": str(tmp_path / "session.json"), "USER_AGENT": CHROME},
+    )
+    session = SessionMiddleware.from_crawler(crawler)  # built first: priority 585 < 587
+    with pytest.raises(NotConfigured):
+        IdentityMiddleware.from_crawler(crawler)
     newer = CHROME.replace("139.0.0.0", "141.0.0.0")
-    request = Request("https://www.customwheeloffset.com/")
+    session.identity.set(newer)  # what installing a repaired session does
+    request = Request("https://www.customwheeloffset.com/", meta={BYPASS_META: True})
 
-    current_identity(crawler).set(newer)  # what the session installs after a repair
-    mw.process_request(request)
+    with pytest.raises(StopIteration):  # no repair in flight: it never suspends
+        session.process_request(request).send(None)
 
     assert request.headers.get("User-Agent") == newer.encode()
     assert b'v="141"' in request.headers.get("sec-ch-ua")
-    # ... because the identity is applied after the session middleware has let the request go.
     order = default_settings.DOWNLOADER_MIDDLEWARES
     assert (
         order["cwo_scrapy.identity_middleware.IdentityMiddleware"]
