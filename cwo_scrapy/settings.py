@@ -47,9 +47,13 @@ CONCURRENT_ITEMS = 4
 # - UrlLengthMiddleware: every URL is built by cwo_scrapy.urls from catalogue values.
 # - DepthMiddleware: no DEPTH_LIMIT; it only kept the request_depth_max stat.
 # - MetaCopyDetectionMiddleware: requests are built in one place with fresh meta.
+# RefererMiddleware is replaced by a subclass that skips its per-request policy lookup when a
+# request names its own Referer, as every cascade request does (cwo_scrapy/referer.py).
 # Measured side by side on one core (year 2022 fitment, fast profile, 4 pairs): 7% more
-# responses per CPU second without them.
+# responses per CPU second.
 SPIDER_MIDDLEWARES = {
+    "scrapy.spidermiddlewares.referer.RefererMiddleware": None,
+    "cwo_scrapy.referer.OwnRefererMiddleware": 700,
     "scrapy.spidermiddlewares.urllength.UrlLengthMiddleware": None,
     "scrapy.spidermiddlewares.depth.DepthMiddleware": None,
     "scrapy.spidermiddlewares.metacopy.MetaCopyDetectionMiddleware": None,
