@@ -37,10 +37,10 @@ class BareSpider(scrapy.Spider):
 
     name = "bare"
 
-    def __init__(self, urls: list[str], timeline_every: int = 0, **kwargs: Any) -> None:
+    def __init__(self, urls: list[str], **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.urls = urls
-        self.clock = ResponseClock(timeline_every)
+        self.clock = ResponseClock()
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> BareSpider:
@@ -50,7 +50,7 @@ class BareSpider(scrapy.Spider):
         return spider
 
     def _opened(self, spider: scrapy.Spider) -> None:
-        self.clock = ResponseClock(self.clock.every)
+        self.clock = ResponseClock()
 
     def _received(self, **_: Any) -> None:
         self.clock.tick()
@@ -89,9 +89,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("urls_file", type=Path)
     parser.add_argument("stats_file", type=Path)
     parser.add_argument("--concurrency", type=int, default=64)
-    parser.add_argument(
-        "--timeline-every", type=int, default=0, help="record every Nth response's time"
-    )
     args = parser.parse_args(argv)
     urls = [line.strip() for line in args.urls_file.read_text().splitlines() if line.strip()]
     # Same process-level GC tuning as our crawl (cwo_scrapy.gctune), for a like-for-like ceiling.
@@ -101,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     gc.freeze()
     process = AsyncCrawlerProcess(bare_settings(args.concurrency), install_root_handler=True)
     crawler = process.create_crawler(BareSpider)
-    process.crawl(crawler, urls=urls, timeline_every=args.timeline_every)
+    process.crawl(crawler, urls=urls)
     process.start()
     spider: BareSpider = crawler.spider  # type: ignore[assignment]
     stats = json_safe(crawler.stats.get_stats())

@@ -40,7 +40,7 @@ ROWS: list[Row] = [
         _check(lambda d: d["overhead_ratio"] >= 0.97),
     ),
     (
-        "Ceiling fraction (ours / bare Scrapy responses, side by side; 95% interval, rounds)",
+        "Ceiling fraction (ours / bare Scrapy req/s; 95% interval, rounds)",
         lambda d: (
             f"{d['ceiling_fraction']} ({_get(d, 'ceiling', 'fraction_ci95')}, "
             f"{_get(d, 'ceiling', 'rounds')} rounds)"

@@ -22,6 +22,9 @@ ROBOTSTXT_OBEY = False  # the store's robots.txt does not cover its JSON API; we
 # Every CWO_* default and the project's components (middlewares, pipelines, extensions, feed
 # exporters) live in cwo_scrapy/default_settings.py: one place, one line per setting.
 from cwo_scrapy.default_settings import *  # noqa: E402, F403
+from cwo_scrapy.default_settings import (  # noqa: E402
+    DOWNLOADER_MIDDLEWARES as _CWO_DOWNLOADER_MIDDLEWARES,
+)
 
 # --- Politeness (the real site; CWO_PROFILE=fast replaces these for the replica) --------------
 CONCURRENT_REQUESTS = 8
@@ -42,6 +45,17 @@ HTTPCACHE_IGNORE_HTTP_CODES = [202, 401, 403, 405, 429]
 # Below 16 the differences are noise; 4 keeps a little parallelism for async pipelines.
 CONCURRENT_ITEMS = 4
 
+# Downloader middlewares, on top of cwo_scrapy.default_settings' (which add-on users get too):
+# - Scrapy's DownloaderStats is replaced by one computing the same byte counts without
+#   serializing each request (cwo_scrapy/downloader_stats.py).
+# - OffsiteMiddleware is off: the spiders set no allowed_domains (every URL is built by
+#   cwo_scrapy.urls for CWO_SITE_URL / CWO_API_URL), so it let every request through.
+DOWNLOADER_MIDDLEWARES = {
+    **_CWO_DOWNLOADER_MIDDLEWARES,
+    "scrapy.downloadermiddlewares.stats.DownloaderStats": None,
+    "cwo_scrapy.downloader_stats.DownloaderStats": 850,
+    "scrapy.downloadermiddlewares.offsite.OffsiteMiddleware": None,
+}
 # Spider middlewares that do nothing for these spiders, off. Each one wraps every callback's
 # output in one more async generator, which costs more than the work it does here:
 # - UrlLengthMiddleware: every URL is built by cwo_scrapy.urls from catalogue values.
