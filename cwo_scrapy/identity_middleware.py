@@ -19,31 +19,31 @@ from typing import TYPE_CHECKING
 from weakref import WeakKeyDictionary
 
 from scrapy.exceptions import NotConfigured
-from scrapy.http import Headers
 
 from cwo_scrapy import identity
+from cwo_scrapy.headers import HeaderSet, header_set
+from cwo_scrapy.headers import apply as apply_headers
 
 if TYPE_CHECKING:
     from typing import Self
 
     from scrapy import Request
     from scrapy.crawler import Crawler
+    from scrapy.http import Headers
 
 __all__ = ["PRIORITY", "CurrentIdentity", "IdentityMiddleware", "current_identity"]
 
 PRIORITY = 587
 """``DOWNLOADER_MIDDLEWARES`` priority; see the module docstring for why."""
 
-_USER_AGENT = Headers().normkey("User-Agent")
 _BY_CRAWLER: WeakKeyDictionary[Crawler, CurrentIdentity] = WeakKeyDictionary()
 
 
 class CurrentIdentity:
     """The identity requests go out with now, shared by the middlewares of one crawler.
 
-    The headers are normalized the way Scrapy's ``Headers`` stores them once per identity
-    change, so applying them is a few dict stores per request (every request carries them,
-    and each ``Headers.__setitem__`` would normalize key and value again).
+    The headers are normalized once per identity change (``cwo_scrapy.headers``): applying
+    them to a request is a few dict stores.
     """
 
     __slots__ = ("_headers", "owned_by_session", "user_agent")
@@ -51,7 +51,7 @@ class CurrentIdentity:
     def __init__(self) -> None:
         self.user_agent = ""
         self.owned_by_session = False  # the session middleware applies it to requests
-        self._headers: tuple[tuple[bytes, bytes], ...] = ()
+        self._headers: HeaderSet = ()
 
     def set(self, user_agent: str, stored: Mapping[str, str] | None = None) -> None:
         """Use ``user_agent`` with its stored identity headers (derived from it when absent)."""
@@ -59,18 +59,13 @@ class CurrentIdentity:
         if not user_agent:  # no User-Agent at all: leave the requests' own headers alone
             self._headers = ()
             return
-        normkey = Headers().normkey
-        pairs = identity.request_headers(user_agent, stored)
-        self._headers = (
-            (_USER_AGENT, user_agent.encode("utf-8")),
-            *((normkey(name), value) for name, value in pairs),
+        self._headers = header_set(
+            (("User-Agent", user_agent), *identity.request_headers(user_agent, stored))
         )
 
     def apply(self, headers: Headers) -> None:
         """Put the identity into a request's headers, replacing what was there."""
-        store = dict.__setitem__
-        for key, value in self._headers:
-            store(headers, key, [value])
+        apply_headers(headers, self._headers)
 
 
 def current_identity(crawler: Crawler) -> CurrentIdentity:

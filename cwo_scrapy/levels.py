@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -27,6 +28,8 @@ from twisted.internet.error import ConnectError, DNSLookupError, TCPTimedOutErro
 from cwo_scrapy import completeness
 from cwo_scrapy.closing import close_crawl
 from cwo_scrapy.completeness import REASON_BAD_ARGUMENT
+from cwo_scrapy.headers import HeaderSet, header_set
+from cwo_scrapy.headers import apply as apply_headers
 
 if TYPE_CHECKING:
     from twisted.python.failure import Failure
@@ -72,6 +75,7 @@ class CascadeLevels(scrapy.Spider):
     options: OptionChain
     close_message: str | None
     _hosts_ok: set[str]
+    _ok_prefixes: tuple[str, ...] = ()
     _run: str | None
 
     # -- helpers for subclasses ---------------------------------------------------------------
@@ -96,35 +100,68 @@ class CascadeLevels(scrapy.Spider):
         url: str,
         callback: Any,
         level: str,
-        headers: dict[str, str],
+        headers: HeaderSet,
         cb_kwargs: dict[str, Any],
         *,
         dont_filter: bool = False,
     ) -> scrapy.Request:
         """A request of one cascade level (its priority, and ``meta["cwo_level"]``)."""
-        return scrapy.Request(
+        request = scrapy.Request(
             url,
             callback=callback,
             errback=self._errback,
             cb_kwargs=cb_kwargs,
             priority=PRIORITY[level],
             dont_filter=dont_filter,
-            headers=headers,
             meta={"cwo_level": level, "cwo_cluster_local": level == "options"},
         )
+        apply_headers(request.headers, headers)
+        return request
+
+    @cached_property
+    def _fetch_headers(self) -> dict[str, HeaderSet]:
+        """The headers of each kind of fetch, as the site's own pages send them (built once)."""
+        site = self.urls.site_url
+        return {
+            "api": header_set(
+                {
+                    "Accept": "application/json, text/plain, */*",
+                    "Origin": site,
+                    "Referer": f"{site}/",
+                    "Sec-Fetch-Site": "cross-site",
+                    "Sec-Fetch-Mode": "cors",
+                    "Sec-Fetch-Dest": "empty",
+                }
+            ),
+            "xhr": header_set(
+                {
+                    "Accept": "*/*",
+                    "X-Requested-With": "XMLHttpRequest",
+                    "Referer": f"{site}/store/wheels",
+                    "Sec-Fetch-Site": "same-origin",
+                    "Sec-Fetch-Mode": "cors",
+                    "Sec-Fetch-Dest": "empty",
+                }
+            ),
+            "page": header_set(
+                {
+                    "Accept": (
+                        "text/html,application/xhtml+xml,application/xml;q=0.9,"
+                        "image/avif,image/webp,*/*;q=0.8"
+                    ),
+                    "Sec-Fetch-Site": "same-origin",
+                    "Sec-Fetch-Mode": "navigate",
+                    "Sec-Fetch-Dest": "document",
+                    "Sec-Fetch-User": "?1",
+                    "Upgrade-Insecure-Requests": "1",
+                    "Referer": f"{site}/store/wheels",
+                }
+            ),
+        }
 
     def api_request(self, url: str, callback: Any, level: str, **cb_kwargs: Any) -> scrapy.Request:
         """A fitment-API request with the CORS headers the site's own JavaScript sends."""
-        site = self.urls.site_url
-        headers = {
-            "Accept": "application/json, text/plain, */*",
-            "Origin": site,
-            "Referer": f"{site}/",
-            "Sec-Fetch-Site": "cross-site",
-            "Sec-Fetch-Mode": "cors",
-            "Sec-Fetch-Dest": "empty",
-        }
-        return self._request(url, callback, level, headers, cb_kwargs)
+        return self._request(url, callback, level, self._fetch_headers["api"], cb_kwargs)
 
     def xhr_request(
         self, url: str, callback: Any, level: str = "options", **cb_kwargs: Any
@@ -133,15 +170,9 @@ class CascadeLevels(scrapy.Spider):
 
         Not through the duplicate filter: the same list is fetched again after a session restart.
         """
-        headers = {
-            "Accept": "*/*",
-            "X-Requested-With": "XMLHttpRequest",
-            "Referer": f"{self.urls.site_url}/store/wheels",
-            "Sec-Fetch-Site": "same-origin",
-            "Sec-Fetch-Mode": "cors",
-            "Sec-Fetch-Dest": "empty",
-        }
-        return self._request(url, callback, level, headers, cb_kwargs, dont_filter=True)
+        return self._request(
+            url, callback, level, self._fetch_headers["xhr"], cb_kwargs, dont_filter=True
+        )
 
     def page_request(self, url: str, callback: Any, **cb_kwargs: Any) -> scrapy.Request:
         """A store page fetched like a browser navigation.
@@ -151,22 +182,22 @@ class CascadeLevels(scrapy.Spider):
         filter would hold 34.5 million fingerprints (~3 GB) for the catalogue
         (``bench/dedup_memory.py``).
         """
-        headers = {
-            "Accept": (
-                "text/html,application/xhtml+xml,application/xml;q=0.9,"
-                "image/avif,image/webp,*/*;q=0.8"
-            ),
-            "Sec-Fetch-Site": "same-origin",
-            "Sec-Fetch-Mode": "navigate",
-            "Sec-Fetch-Dest": "document",
-            "Sec-Fetch-User": "?1",
-            "Upgrade-Insecure-Requests": "1",
-            "Referer": f"{self.urls.site_url}/store/wheels",
-        }
-        return self._request(url, callback, "store", headers, cb_kwargs, dont_filter=True)
+        return self._request(
+            url, callback, "store", self._fetch_headers["page"], cb_kwargs, dont_filter=True
+        )
 
     def _received(self, response: scrapy.http.Response) -> None:
-        self._hosts_ok.add(urlsplit(response.url).netloc)
+        """Note that the response's host answered (connect errors after that are not fatal).
+
+        Called for every response: a prefix test settles the hosts already seen without
+        parsing the URL.
+        """
+        url = response.url
+        if url.startswith(self._ok_prefixes):
+            return
+        parts = urlsplit(url)
+        self._hosts_ok.add(parts.netloc)
+        self._ok_prefixes = (*self._ok_prefixes, f"{parts.scheme}://{parts.netloc}/")
 
     def _vehicle_carried_over(self, request: scrapy.Request) -> None:
         """A vehicle request a previous run (JOBDIR) queued: discovered for this run's count."""
