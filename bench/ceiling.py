@@ -38,7 +38,7 @@ from bench.slices import pick
 # Interleaved bare/ours rounds: from MIN_ROUNDS, more (up to MAX_ROUNDS) until the 95%
 # bootstrap interval of the median per-round ratio is at most CI_WIDTH wide.
 MIN_ROUNDS = 5
-MAX_ROUNDS = 11
+MAX_ROUNDS = 15
 CI_WIDTH = 0.04
 
 

@@ -95,15 +95,7 @@ class OptionChain:
     def _set_request(self, vehicle_type: str) -> scrapy.Request:
         v = self._types[vehicle_type].vehicle
         assert v is not None
-        url = self.spider.urls.ymm_set(
-            vehicle_type=v.vehicle_type,
-            year=v.year,
-            make=v.make,
-            model=v.model,
-            trim=v.trim,
-            drive=v.drive,
-            chassis=v.chassis_id,
-        )
+        url = self.spider.urls.ymm_set(**v.url_args())
         callback = self.spider.options_after_set
         return self.spider.xhr_request(url, callback, vehicle_type=vehicle_type, kind="set")
 

@@ -191,6 +191,18 @@ class VehicleRecord:
     missing_keys: tuple[str, ...] = field(default=(), compare=False, repr=False)
     unknown_keys: tuple[str, ...] = field(default=(), compare=False, repr=False)
 
+    def url_args(self) -> dict[str, Any]:
+        """The vehicle's part of a ``CwoUrls`` store page or ``ymm-temp.php`` set URL."""
+        return {
+            "year": self.year,
+            "make": self.make,
+            "model": self.model,
+            "trim": self.trim,
+            "drive": self.drive,
+            "chassis": self.chassis_id,
+            "vehicle_type": self.vehicle_type,
+        }
+
 
 def _field(data: dict[str, Any], key: str, *, required: bool = False) -> str | None:
     """The value as stripped text; ``None`` when absent, null or empty (unless ``required``)."""

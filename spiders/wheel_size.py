@@ -184,13 +184,7 @@ class WheelSizeSpider(CascadeSpider, Args[WheelSizeParams]):
 
     def _store_request(self, v: VehicleRecord, combo: Combo) -> scrapy.Request:
         url = self.urls.store_wheels(
-            year=v.year,
-            make=v.make,
-            model=v.model,
-            trim=v.trim,
-            drive=v.drive,
-            chassis=v.chassis_id,
-            vehicle_type=v.vehicle_type,
+            **v.url_args(),
             suspension=combo[0],
             modification=combo[1],
             rubbing=combo[2],

@@ -263,6 +263,32 @@ def _assert_no_stray_errors(cluster: Cluster, worker: str) -> None:
     assert "Traceback" not in log, log[-3000:]
 
 
+def _through_a_redis_restart(
+    cluster: Cluster, redis_server: RedisServer, args: tuple[str, ...], after_items: int
+) -> tuple[list[dict[str, Any]], Any]:
+    """Two workers; kill -9 Redis once ``after_items`` items are out, restart it 3 s later.
+
+    Both workers must exit cleanly, having seen the outage; returns the merged output.
+    """
+    try:
+        for name in ("w1", "w2"):
+            cluster.start(name, *args)
+        cluster.wait_for(lambda: cluster.total("item_scraped_count") >= after_items)
+        redis_server.kill()
+        time.sleep(3)
+        redis_server.restart()
+        codes = cluster.wait()
+    finally:
+        cluster.stop_all()
+    _assert_clean_exit(cluster, codes)
+    for worker in codes:
+        _assert_no_stray_errors(cluster, worker)
+    assert "unreachable" in cluster.log("w1") + cluster.log("w2")  # the outage was seen
+    items, report = merge(cluster.outputs())
+    assert report.ok, report.conflicts
+    return items, report
+
+
 @pytest.mark.parametrize("after_items", [30, 250], ids=["early", "near-the-end"])
 def test_redis_killed_and_restarted_mid_crawl_loses_no_vehicle(
     durable_redis: RedisServer, replica: ReplicaProcess, tmp_path: Path, after_items: int
@@ -275,22 +301,7 @@ def test_redis_killed_and_restarted_mid_crawl_loses_no_vehicle(
     crawl, a worker holding such requests keeps the others from finishing the crawl.
     """
     cluster = Cluster(durable_redis, replica, tmp_path, "fitment", "restart")
-    try:
-        for name in ("w1", "w2"):
-            cluster.start(name)
-        cluster.wait_for(lambda: cluster.total("item_scraped_count") >= after_items)
-        durable_redis.kill()
-        time.sleep(3)
-        durable_redis.restart()
-        codes = cluster.wait()
-    finally:
-        cluster.stop_all()
-    _assert_clean_exit(cluster, codes)
-    for worker in codes:
-        _assert_no_stray_errors(cluster, worker)
-    assert "unreachable" in cluster.log("w1") + cluster.log("w2")  # the outage was seen
-    items, report = merge(cluster.outputs())
-    assert report.ok, report.conflicts
+    items, report = _through_a_redis_restart(cluster, durable_redis, (), after_items)
     assert not report.bad_lines
     truth = [_canonical(item) for item in fitment_items(year=YEAR)]
     assert sorted(_canonical(item) for item in items) == sorted(truth)
@@ -437,22 +448,7 @@ def test_wheel_size_across_a_redis_restart_counts_every_vehicle_once(
     """kill -9 of Redis mid-crawl and a restart: pushes and acknowledgements whose replies
     were lost are asked again without counting a page twice or losing one."""
     cluster = Cluster(durable_redis, replica, tmp_path, "wheel_size", "ws-restart")
-    try:
-        for name in ("w1", "w2"):
-            cluster.start(name, "-a", "make=Ford", *NARROW)
-        cluster.wait_for(lambda: cluster.total("item_scraped_count") >= 40)
-        durable_redis.kill()
-        time.sleep(3)
-        durable_redis.restart()
-        codes = cluster.wait()
-    finally:
-        cluster.stop_all()
-    _assert_clean_exit(cluster, codes)
-    for worker in codes:
-        _assert_no_stray_errors(cluster, worker)
-    assert "unreachable" in cluster.log("w1") + cluster.log("w2")  # the outage was seen
-    items, report = merge(cluster.outputs())
-    assert report.ok, report.conflicts
+    items, _ = _through_a_redis_restart(cluster, durable_redis, ("-a", "make=Ford", *NARROW), 40)
     assert sorted(_canonical(item) for item in items) == sorted(
         _narrow_truth("Ford", replica.site_url)
     )

@@ -32,13 +32,7 @@ def _store_item(spec: VehicleSpec, combo: tuple[str, str, str], *, whole_page: b
     assert fit is not None
     record = parse_vehicle(json.dumps(spec.record()))
     url = truth.CwoUrls(SITE).store_wheels(
-        year=record.year,
-        make=record.make,
-        model=record.model,
-        trim=record.trim,
-        drive=record.drive,
-        chassis=record.chassis_id,
-        vehicle_type=record.vehicle_type,
+        **record.url_args(),
         suspension=combo[0],
         modification=combo[1],
         rubbing=combo[2],
