@@ -67,7 +67,7 @@ async def test_fitment_whole_year_with_waf_challenges_and_token_expiry(
 async def test_wheel_size_whole_year_with_waf_challenges_and_token_expiry(
     replica_factory, tmp_path: Path
 ) -> None:
-    replica = replica_factory(waf="challenge", token_ttl=8)
+    replica = replica_factory(waf="challenge", token_ttl=3)
     crawler, items = await run_spider(
         WheelSizeSpider, spider_settings(replica, tmp_path), year=str(YEAR)
     )
