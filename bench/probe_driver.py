@@ -66,18 +66,10 @@ def store_urls(rep: ReplicaProcess, count: int, year: int = 2022) -> list[str]:
 
 def session_start_url(rep: ReplicaProcess, year: int = 2022) -> str:
     """An ``api/ymm-temp.php`` "set" call: the page that gives a client its ``PHPSESSID``."""
-    from cwo_scrapy.urls import CwoUrls
+    from cwo_scrapy.urls import CwoUrls, item_url_args
 
     item = next(iter(wheel_size_truth(rep.site_url, year=year)))
-    return CwoUrls(rep.site_url, rep.api_url).ymm_set(
-        vehicle_type=item["vehicle_type"],
-        year=item["year"],
-        make=item["make"],
-        model=item["model"],
-        trim=item["trim"],
-        drive=item["drive"],
-        chassis=item["chassis_id"],
-    )
+    return CwoUrls(rep.site_url, rep.api_url).ymm_set(**item_url_args(item))
 
 
 class Probe:

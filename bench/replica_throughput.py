@@ -40,7 +40,7 @@ sys.path.insert(0, str(ROOT))
 from cwo_scrapy.replica import truth  # noqa: E402
 from cwo_scrapy.replica.harness import ReplicaProcess, fetch  # noqa: E402
 from cwo_scrapy.replica.powclient import browser_report  # noqa: E402
-from cwo_scrapy.urls import CwoUrls  # noqa: E402
+from cwo_scrapy.urls import CwoUrls, item_url_args  # noqa: E402
 
 UA = "Mozilla/5.0 (X11; Linux x86_64) cwo-scrapy-bench/1.0"
 RESULTS = ROOT / "bench" / "results" / "replica.json"
@@ -151,15 +151,7 @@ def main() -> int:
         if args.waf != "off":
             headers["Cookie"] = f"aws-waf-token={rep.mint_token(UA)}"
         v = vehicles[0]
-        set_url = urls.ymm_set(
-            vehicle_type=v["vehicle_type"],
-            year=v["year"],
-            make=v["make"],
-            model=v["model"],
-            trim=v["trim"],
-            drive=v["drive"],
-            chassis=v["chassis_id"],
-        )
+        set_url = urls.ymm_set(**item_url_args(v))
         session_cookie = fetch(set_url, headers=headers).headers["Set-Cookie"].split(";")[0]
         headers["Cookie"] = "; ".join(c for c in (headers.get("Cookie"), session_cookie) if c)
         mix = request_mix(urls, vehicles)

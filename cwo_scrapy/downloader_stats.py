@@ -2,9 +2,9 @@
 
 Scrapy's ``DownloaderStats`` counts a request's bytes as ``len(request_httprepr(request))``:
 it builds the request's whole raw HTTP text (a dozen browser headers here) only to measure it,
-and its methods go through the ``spider``-argument deprecation wrapper. That was 3.4% of a
-fitment crawl's samples (py-spy, year 2022). :func:`request_size` adds up the same length;
-``tests/test_downloader_stats.py`` checks it against Scrapy's on varied requests.
+which was 3.4% of a fitment crawl's samples (py-spy, year 2022). :func:`request_size` adds up
+the same length; ``tests/test_downloader_stats.py`` checks it against Scrapy's on varied
+requests.
 """
 
 from __future__ import annotations
@@ -13,13 +13,11 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlunparse
 
 from scrapy.downloadermiddlewares.stats import DownloaderStats as ScrapyDownloaderStats
-from scrapy.downloadermiddlewares.stats import get_header_size, get_status_size
 from scrapy.utils.httpobj import urlparse_cached
 from scrapy.utils.python import to_bytes
 
 if TYPE_CHECKING:
     from scrapy import Request
-    from scrapy.http import Response
 
 __all__ = ["DownloaderStats", "request_size"]
 
@@ -46,23 +44,11 @@ def request_size(request: Request) -> int:
 
 
 class DownloaderStats(ScrapyDownloaderStats):
-    """Drop-in for ``scrapy.downloadermiddlewares.stats.DownloaderStats`` (see the module)."""
+    """Drop-in for ``scrapy.downloadermiddlewares.stats.DownloaderStats``: only the request
+    side differs (see the module); responses are counted by Scrapy's own code."""
 
     def process_request(self, request: Request) -> None:
         stats = self.stats
         stats.inc_value("downloader/request_count")
         stats.inc_value(f"downloader/request_method_count/{request.method}")
         stats.inc_value("downloader/request_bytes", request_size(request))
-
-    def process_response(self, request: Request, response: Response) -> Response:
-        stats = self.stats
-        stats.inc_value("downloader/response_count")
-        stats.inc_value(f"downloader/response_status_count/{response.status}")
-        stats.inc_value(
-            "downloader/response_bytes",
-            len(response.body)
-            + get_header_size(response.headers)
-            + get_status_size(response.status)
-            + 4,
-        )
-        return response

@@ -76,11 +76,15 @@ class JarSync:
         self._inc = inc
         self.state = SessionState()  # last persisted state this process knows
         self.identity = identity  # what requests go out with (cwo_scrapy.identity_middleware)
-        self.user_agent = ""
         self.jar_token: str | None = None  # the token currently in the jar
         self.epoch = 0
         self.next_sync = 0.0
         self.jar: CookieJar | None = None
+
+    @property
+    def user_agent(self) -> str:
+        """The User-Agent requests go out with (the installed session's)."""
+        return self.identity.user_agent
 
     def open(self, jar: CookieJar) -> SessionState:
         """Load (or start) the session and install it in ``jar``; raises SessionStoreError."""
@@ -145,7 +149,6 @@ class JarSync:
             self.jar.clear()
         self.state = state
         if state.user_agent and state.user_agent != self.user_agent:
-            self.user_agent = state.user_agent
             self.identity.set(state.user_agent, state.identity_headers)
         for name, value in ((TOKEN_COOKIE, state.aws_waf_token), (SESSION_COOKIE, state.phpsessid)):
             if value:

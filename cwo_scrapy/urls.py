@@ -9,8 +9,9 @@ encoded with ``quote(value, safe="")`` (space -> ``%20``, ``+`` -> ``%2B``, ``&`
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import quote, urlencode
 
 from cwo_scrapy.default_settings import CWO_API_URL as DEFAULT_API_URL
@@ -22,6 +23,19 @@ _OPTION_FLAGS: dict[str, str] = {
     "trimming": "getTrimming",
     "rubbing": "getRubbing",
 }
+
+
+def item_url_args(item: Mapping[str, Any]) -> dict[str, Any]:
+    """The vehicle part of a store page or ``ymm-temp.php`` set URL, from an output item."""
+    return {
+        "year": item["year"],
+        "make": item["make"],
+        "model": item["model"],
+        "trim": item["trim"],
+        "drive": item["drive"],
+        "chassis": item["chassis_id"],
+        "vehicle_type": item["vehicle_type"],
+    }
 
 
 def _seg(value: str | int) -> str:

@@ -106,6 +106,20 @@ def crawl_settings(replica: Any, session_file: Path | str, **overrides: Any) -> 
     return settings
 
 
+def browser_settings(
+    replica: Any, session_file: Path | str, chromium_path: str, **overrides: Any
+) -> dict[str, Any]:
+    """:func:`crawl_settings` with the ``browser`` resolver running the local Chromium."""
+    return crawl_settings(
+        replica,
+        session_file,
+        CWO_CAPTCHA_RESOLVER="browser",
+        CWO_BROWSER_EXECUTABLE=chromium_path,
+        CWO_RESOLVER_TIMEOUT=60.0,
+        **overrides,
+    )
+
+
 def site_pages(replica: Any, count: int, start_year: int = 2024) -> list[str]:
     """``count`` distinct protected HTML pages of the replica's site."""
     urls = CwoUrls(replica.site_url, replica.api_url)

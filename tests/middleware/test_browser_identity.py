@@ -15,7 +15,13 @@ import psutil
 import pytest
 from conftest import require_xvfb
 from scrapy.utils.defer import deferred_f_from_coro_f
-from session_crawl import crawl_settings, is_real_page, run_crawl, session_stats, site_pages
+from session_crawl import (
+    browser_settings,
+    is_real_page,
+    run_crawl,
+    session_stats,
+    site_pages,
+)
 
 from cwo_scrapy.identity import chrome_major, is_desktop_chrome, local_chrome_major
 from cwo_scrapy.resolvers import ResolutionError, ResolveContext
@@ -45,14 +51,7 @@ async def test_the_shipped_identity_passes_the_fingerprint_check(
         monkeypatch.delenv("DISPLAY", raising=False)  # a server: auto means virtual
     replica = replica_factory(waf="challenge")
     session_file = tmp_path / "session.json"
-    settings = crawl_settings(
-        replica,
-        session_file,
-        CWO_CAPTCHA_RESOLVER="browser",
-        CWO_BROWSER_EXECUTABLE=chromium_path,
-        CWO_BROWSER_HEADLESS=mode,
-        CWO_RESOLVER_TIMEOUT=60.0,
-    )
+    settings = browser_settings(replica, session_file, chromium_path, CWO_BROWSER_HEADLESS=mode)
 
     crawler, items = await run_crawl(settings, urls=site_pages(replica, 4))
 

@@ -17,7 +17,7 @@ import pytest
 from cwo_scrapy.replica import truth
 from cwo_scrapy.replica.harness import HttpResult, ReplicaError, ReplicaProcess, fetch
 from cwo_scrapy.replica.powclient import browser_report, parse_interstitial
-from cwo_scrapy.urls import CwoUrls
+from cwo_scrapy.urls import CwoUrls, item_url_args
 
 UA = "Mozilla/5.0 (X11; Linux x86_64) cwo-scrapy-tests/1.0"
 HTML = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
@@ -221,15 +221,7 @@ def test_expire_sessions_makes_the_php_session_answer_401(replica_factory: Facto
     rep = replica_factory()
     urls = CwoUrls(rep.site_url, rep.api_url)
     v = first_vehicle()
-    set_url = urls.ymm_set(
-        vehicle_type=v["vehicle_type"],
-        year=v["year"],
-        make=v["make"],
-        model=v["model"],
-        trim=v["trim"],
-        drive=v["drive"],
-        chassis=v["chassis_id"],
-    )
+    set_url = urls.ymm_set(**item_url_args(v))
     cookie = get(set_url).headers["Set-Cookie"].split(";")[0]
     options = urls.ymm_options(v["vehicle_type"], "suspension")
     assert fetch(options, headers={"Cookie": cookie}).status == 200

@@ -13,6 +13,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "middleware"))
 from scrapy.utils.defer import deferred_f_from_coro_f
 from session_crawl import (
+    browser_settings,
     crawl_settings,
     is_real_page,
     run_crawl,
@@ -39,14 +40,7 @@ async def test_browser_resolver_passes_the_js_challenge_in_headless_chromium(
     harvested token (the replica binds tokens to the User-Agent)."""
     replica = replica_factory(waf="challenge")
     session_file = tmp_path / "session.json"
-    settings = crawl_settings(
-        replica,
-        session_file,
-        CWO_CAPTCHA_RESOLVER="browser",
-        CWO_BROWSER_EXECUTABLE=chromium_path,
-        CWO_BROWSER_HEADLESS=True,
-        CWO_RESOLVER_TIMEOUT=60.0,
-    )
+    settings = browser_settings(replica, session_file, chromium_path, CWO_BROWSER_HEADLESS=True)
 
     crawler, items = await run_crawl(settings, urls=site_pages(replica, 4))
 
@@ -65,13 +59,7 @@ async def test_browser_resolver_completes_the_captcha_begin_button_in_chromium(
     """405 captcha wall: Chromium presses "Begin", the captcha script gets a voucher and the
     token carries a captcha timestamp the replica accepts (a challenge-only token would not)."""
     replica = replica_factory(waf="captcha")
-    settings = crawl_settings(
-        replica,
-        tmp_path / "session.json",
-        CWO_CAPTCHA_RESOLVER="browser",
-        CWO_BROWSER_EXECUTABLE=chromium_path,
-        CWO_RESOLVER_TIMEOUT=60.0,
-    )
+    settings = browser_settings(replica, tmp_path / "session.json", chromium_path)
 
     crawler, items = await run_crawl(settings, urls=site_pages(replica, 3))
 
